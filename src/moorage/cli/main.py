@@ -1,0 +1,116 @@
+"""``moorage`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from moorage import __version__, logs
+from moorage.config import Settings, load_settings
+from moorage.db.migrate import upgrade
+from moorage.errors import ConfigError
+
+log = logging.getLogger("moorage.cli")
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="YAML config file")
+    parser.add_argument("--data", type=Path, help="data folder (default ./var; MOORAGE_DATA)")
+    parser.add_argument(
+        "--database", help="database URL, e.g. postgresql://user:pw@host/db (MOORAGE_DATABASE)"
+    )
+
+
+def _settings(args: argparse.Namespace, **extra: object) -> Settings:
+    return load_settings(args.config, data=args.data, database=args.database, **extra)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _settings(
+        args,
+        listen=args.listen,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        workers=args.workers,
+    )
+    logs.configure(settings.log_level, settings.log_format)
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        raise ConfigError("TLS needs both a certificate and a key")
+    settings.data.mkdir(parents=True, exist_ok=True)
+    if settings.migrate_on_start:
+        upgrade(settings.database_url)
+    from moorage.http.asgi import SETTINGS_ENV
+
+    os.environ[SETTINGS_ENV] = settings.model_dump_json()
+    import uvicorn
+
+    log.info(
+        "starting",
+        extra={
+            "listen": settings.listen,
+            "data": str(settings.data.resolve()),
+            "workers": settings.workers,
+            "tls": settings.tls_cert is not None,
+            "version": __version__,
+        },
+    )
+    uvicorn.run(
+        "moorage.http.asgi:factory",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        loop="uvloop",
+        http="httptools",
+        ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
+        ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
+        access_log=False,
+        log_config=None,
+        server_header=False,
+        timeout_keep_alive=30,
+    )
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    logs.configure(settings.log_level, settings.log_format)
+    settings.data.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+    log.info("database migrated", extra={"database": settings.database_url.split("@")[-1]})
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="moorage", description="Moorage container registry")
+    parser.add_argument("--version", action="version", version=f"moorage {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the registry")
+    _common(serve)
+    serve.add_argument("--listen", help="HOST:PORT (default 127.0.0.1:5000; MOORAGE_LISTEN)")
+    serve.add_argument("--tls-cert", type=Path, help="TLS certificate (PEM)")
+    serve.add_argument("--tls-key", type=Path, help="TLS private key (PEM)")
+    serve.add_argument("--workers", type=int, help="worker processes (MOORAGE_WORKERS)")
+    serve.set_defaults(func=cmd_serve)
+
+    migrate = sub.add_parser("migrate", help="create or upgrade the database schema")
+    _common(migrate)
+    migrate.set_defaults(func=cmd_migrate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"moorage: {exc.message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

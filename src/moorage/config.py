@@ -1,0 +1,76 @@
+"""Settings: flags over ``MOORAGE_*`` environment variables over a YAML file over defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from moorage.errors import ConfigError
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MOORAGE_", extra="forbid")
+
+    listen: str = "127.0.0.1:5000"
+    data: Path = Path("./var")
+    database: str | None = Field(
+        default=None, description="SQLAlchemy URL; default sqlite in the data folder"
+    )
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    workers: int = Field(default=1, ge=1, le=64)
+    log_level: str = "info"
+    log_format: str = Field(default="json", pattern="^(json|text)$")
+    max_manifest_bytes: int = 4 * 1024 * 1024
+    upload_chunk_min: int = 0
+    migrate_on_start: bool = True
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("listen must be HOST:PORT")
+        return value
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+    @property
+    def database_url(self) -> str:
+        if self.database:
+            return self.database
+        return f"sqlite:///{(self.data / 'moorage.db').resolve()}"
+
+    @property
+    def storage_root(self) -> Path:
+        return (self.data / "storage").resolve()
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings: explicit overrides (flags) > environment > YAML file > defaults."""
+    file_values: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            loaded = yaml.safe_load(config_file.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read config file {config_file}: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {config_file} must hold a mapping")
+        file_values = {str(k).replace("-", "_"): v for k, v in loaded.items()}
+    base = Settings(**file_values)
+    # Environment variables win over the file: pydantic-settings gives init kwargs priority,
+    # so re-read the environment on top of the file values.
+    from_env = Settings().model_dump(exclude_unset=True)
+    merged = {**base.model_dump(exclude_unset=True), **from_env}
+    merged.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**merged)

@@ -1,0 +1,1 @@
+"""SQL metadata: engine, tables, migrations."""

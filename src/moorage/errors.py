@@ -1,0 +1,145 @@
+"""One error tree for the whole registry.
+
+Domain code raises these; the HTTP edge maps each to its wire format (the OCI
+``{"errors": [...]}`` envelope on ``/v2``, DTR's envelope on ``/api/v0``).
+Every error carries its protocol code and HTTP status, so the edge never
+guesses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class MoorageError(Exception):
+    """Base of every error Moorage raises on purpose."""
+
+    code = "UNKNOWN"
+    status = 500
+    default_message = "unknown error"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        detail: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.message = message or self.default_message
+        self.detail = detail
+        self.headers = headers or {}
+        super().__init__(self.message)
+
+
+class RegistryError(MoorageError):
+    """Errors of the OCI distribution API (codes from the specification)."""
+
+
+class BlobUnknown(RegistryError):
+    code, status, default_message = "BLOB_UNKNOWN", 404, "blob unknown to registry"
+
+
+class BlobUploadInvalid(RegistryError):
+    code, status, default_message = "BLOB_UPLOAD_INVALID", 400, "blob upload invalid"
+
+
+class RangeInvalid(BlobUploadInvalid):
+    """A chunk that does not start where the upload ends (416)."""
+
+    status = 416
+    default_message = "requested range not satisfiable"
+
+
+class BlobUploadUnknown(RegistryError):
+    code, status, default_message = "BLOB_UPLOAD_UNKNOWN", 404, "blob upload unknown to registry"
+
+
+class DigestInvalid(RegistryError):
+    code, status, default_message = (
+        "DIGEST_INVALID",
+        400,
+        "provided digest did not match uploaded content",
+    )
+
+
+class ManifestBlobUnknown(RegistryError):
+    code, status, default_message = (
+        "MANIFEST_BLOB_UNKNOWN",
+        400,
+        "manifest references a manifest or blob unknown to registry",
+    )
+
+
+class ManifestInvalid(RegistryError):
+    code, status, default_message = "MANIFEST_INVALID", 400, "manifest invalid"
+
+
+class ManifestTooLarge(ManifestInvalid):
+    status = 413
+    default_message = "manifest too large"
+
+
+class ManifestUnknown(RegistryError):
+    code, status, default_message = "MANIFEST_UNKNOWN", 404, "manifest unknown to registry"
+
+
+class NameInvalid(RegistryError):
+    code, status, default_message = "NAME_INVALID", 400, "invalid repository name"
+
+
+class NameUnknown(RegistryError):
+    code, status, default_message = "NAME_UNKNOWN", 404, "repository name not known to registry"
+
+
+class SizeInvalid(RegistryError):
+    code, status, default_message = (
+        "SIZE_INVALID",
+        400,
+        "provided length did not match content length",
+    )
+
+
+class TagInvalid(RegistryError):
+    code, status, default_message = "TAG_INVALID", 400, "manifest tag did not match URI"
+
+
+class Unauthorized(RegistryError):
+    code, status, default_message = "UNAUTHORIZED", 401, "authentication required"
+
+
+class Denied(RegistryError):
+    code, status, default_message = "DENIED", 403, "requested access to the resource is denied"
+
+
+class Unsupported(RegistryError):
+    code, status, default_message = "UNSUPPORTED", 405, "the operation is unsupported"
+
+
+class TooManyRequests(RegistryError):
+    code, status, default_message = "TOOMANYREQUESTS", 429, "too many requests"
+
+
+class PaginationNumberInvalid(RegistryError):
+    code, status, default_message = (
+        "PAGINATION_NUMBER_INVALID",
+        400,
+        "invalid number of results requested",
+    )
+
+
+class Unavailable(MoorageError):
+    """A dependency (database, storage) is not healthy."""
+
+    code, status, default_message = "UNAVAILABLE", 503, "service unavailable"
+
+
+class ConfigError(MoorageError):
+    code, status, default_message = "CONFIG_INVALID", 500, "invalid configuration"
+
+
+class StorageError(MoorageError):
+    code, status, default_message = "STORAGE_ERROR", 500, "storage error"
+
+
+class StorageNotFound(StorageError):
+    code, status, default_message = "STORAGE_NOT_FOUND", 404, "path not found in storage"

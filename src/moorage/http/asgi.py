@@ -1,0 +1,18 @@
+"""Entry point for server worker processes: the settings travel in one environment variable."""
+
+from __future__ import annotations
+
+import os
+
+from moorage import logs
+from moorage.config import Settings
+from moorage.http.accesslog import AccessLog
+from moorage.http.app import create_app
+
+SETTINGS_ENV = "MOORAGE__SETTINGS_JSON"
+
+
+def factory() -> AccessLog:
+    settings = Settings.model_validate_json(os.environ[SETTINGS_ENV])
+    logs.configure(settings.log_level, settings.log_format)
+    return create_app(settings)

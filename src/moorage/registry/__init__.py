@@ -1,0 +1,1 @@
+"""The registry domain: repositories, uploads, blobs, manifests, tags, referrers."""

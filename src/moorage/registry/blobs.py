@@ -1,0 +1,113 @@
+"""Blobs: content-addressed bytes, visible in a repository only through its link row."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from sqlalchemy import and_, delete, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from moorage.db import tables as t
+from moorage.db.engine import Database, utcnow
+from moorage.errors import BlobUnknown
+from moorage.oci.digest import Digest
+from moorage.registry import repositories
+from moorage.registry.context import RegistryContext
+from moorage.registry.layout import blob_key
+
+
+@dataclass(frozen=True, slots=True)
+class BlobInfo:
+    digest: Digest
+    size: int
+    key: str
+
+
+async def linked_size(conn: AsyncConnection, repository_id: int, digest: str) -> int | None:
+    row = (
+        await conn.execute(
+            select(t.blobs.c.size)
+            .select_from(
+                t.repository_blobs.join(t.blobs, t.blobs.c.digest == t.repository_blobs.c.digest)
+            )
+            .where(
+                and_(
+                    t.repository_blobs.c.repository_id == repository_id,
+                    t.repository_blobs.c.digest == digest,
+                )
+            )
+        )
+    ).first()
+    return None if row is None else int(row.size)
+
+
+async def stat(ctx: RegistryContext, name: str, digest: Digest) -> BlobInfo:
+    """The blob as seen from repository ``name``; BLOB_UNKNOWN unless linked there."""
+    async with ctx.db.read() as conn:
+        repo = await repositories.find(conn, name)
+        size = None if repo is None else await linked_size(conn, repo.id, str(digest))
+    if size is None:
+        raise BlobUnknown(detail={"digest": str(digest)})
+    return BlobInfo(digest, size, blob_key(digest))
+
+
+async def link(
+    db: Database, conn: AsyncConnection, repository_id: int, digest: str, size: int
+) -> None:
+    """Record the blob (if new) and link it into the repository, inside the caller's transaction."""
+    now = utcnow()
+    await conn.execute(
+        db.insert(t.blobs)
+        .values(digest=digest, size=size, created_at=now)
+        .on_conflict_do_nothing(index_elements=["digest"])
+    )
+    await conn.execute(
+        db.insert(t.repository_blobs)
+        .values(repository_id=repository_id, digest=digest, created_at=now)
+        .on_conflict_do_nothing(index_elements=["repository_id", "digest"])
+    )
+
+
+async def known_size(conn: AsyncConnection, digest: str) -> int | None:
+    row = (await conn.execute(select(t.blobs.c.size).where(t.blobs.c.digest == digest))).first()
+    return None if row is None else int(row.size)
+
+
+async def mount(ctx: RegistryContext, name: str, digest: Digest, source: str) -> BlobInfo | None:
+    """Link a blob that ``source`` holds into ``name``; None when ``source`` does not hold it."""
+    async with ctx.db.read() as conn:
+        src = await repositories.find(conn, source)
+        size = None if src is None else await linked_size(conn, src.id, str(digest))
+    if size is None or await ctx.storage.stat(blob_key(digest)) is None:
+        return None
+    repo = await repositories.ensure(ctx.db, name)
+    async with ctx.db.write() as conn:
+        await link(ctx.db, conn, repo.id, str(digest), size)
+    return BlobInfo(digest, size, blob_key(digest))
+
+
+async def unlink(ctx: RegistryContext, name: str, digest: Digest) -> None:
+    """Unlink the blob from the repository; garbage collection frees unused bytes."""
+    async with ctx.db.write() as conn:
+        repo = await repositories.find(conn, name)
+        result = None
+        if repo is not None:
+            result = await conn.execute(
+                delete(t.repository_blobs).where(
+                    and_(
+                        t.repository_blobs.c.repository_id == repo.id,
+                        t.repository_blobs.c.digest == str(digest),
+                    )
+                )
+            )
+    if result is None or result.rowcount == 0:
+        raise BlobUnknown(detail={"digest": str(digest)})
+
+
+async def rehash(ctx: RegistryContext, key: str, algorithm: str) -> str:
+    """Hash stored bytes with another algorithm (the rare upload finished with a sha512 digest)."""
+    h = hashlib.new(algorithm)
+    async for chunk in ctx.storage.read(key):
+        h.update(chunk)
+    return h.hexdigest()

@@ -1,0 +1,289 @@
+"""Manifests: validated on push, stored by digest, served as the exact bytes pushed."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import and_, delete, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from moorage.db import tables as t
+from moorage.db.engine import utcnow
+from moorage.errors import (
+    DigestInvalid,
+    ManifestBlobUnknown,
+    ManifestInvalid,
+    ManifestUnknown,
+    NameUnknown,
+)
+from moorage.oci.digest import Digest, is_digest
+from moorage.oci.manifest import Descriptor, ParsedManifest, parse_manifest
+from moorage.oci.names import validate_tag
+from moorage.registry import repositories
+from moorage.registry.context import RegistryContext
+from moorage.registry.layout import blob_key
+
+
+@dataclass(frozen=True, slots=True)
+class StoredManifest:
+    id: int
+    digest: str
+    media_type: str
+    payload: bytes
+    subject: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PutResult:
+    digest: Digest
+    subject: str | None
+    created: bool
+
+
+_COLUMNS = (
+    t.manifests.c.id,
+    t.manifests.c.digest,
+    t.manifests.c.media_type,
+    t.manifests.c.payload,
+    t.manifests.c.subject_digest,
+)
+
+
+def _stored(row: object) -> StoredManifest:
+    return StoredManifest(
+        id=row.id,  # type: ignore[attr-defined]
+        digest=row.digest,  # type: ignore[attr-defined]
+        media_type=row.media_type,  # type: ignore[attr-defined]
+        payload=bytes(row.payload),  # type: ignore[attr-defined]
+        subject=row.subject_digest,  # type: ignore[attr-defined]
+    )
+
+
+async def lookup(
+    conn: AsyncConnection, repository_id: int, reference: str
+) -> StoredManifest | None:
+    if is_digest(reference):
+        digest = str(Digest.parse(reference))
+        query = select(*_COLUMNS).where(
+            and_(t.manifests.c.repository_id == repository_id, t.manifests.c.digest == digest)
+        )
+    else:
+        validate_tag(reference)
+        query = (
+            select(*_COLUMNS)
+            .select_from(t.tags.join(t.manifests, t.manifests.c.id == t.tags.c.manifest_id))
+            .where(and_(t.tags.c.repository_id == repository_id, t.tags.c.name == reference))
+        )
+    row = (await conn.execute(query)).first()
+    return None if row is None else _stored(row)
+
+
+async def get(ctx: RegistryContext, name: str, reference: str) -> StoredManifest:
+    async with ctx.db.read() as conn:
+        repo = await repositories.find(conn, name)
+        if repo is None:
+            if is_digest(reference):
+                Digest.parse(reference)
+            else:
+                validate_tag(reference)
+            raise NameUnknown(detail={"name": name})
+        found = await lookup(conn, repo.id, reference)
+    if found is None:
+        raise ManifestUnknown(detail={"reference": reference})
+    return found
+
+
+async def get_child(ctx: RegistryContext, name: str, digest: str) -> StoredManifest | None:
+    async with ctx.db.read() as conn:
+        repo = await repositories.find(conn, name)
+        return None if repo is None else await lookup(conn, repo.id, digest)
+
+
+def select_platform_child(parent: StoredManifest) -> str | None:
+    """The linux/amd64 child of an index, for clients that cannot read indexes."""
+    doc = json.loads(parent.payload)
+    for child in doc.get("manifests", []):
+        platform = child.get("platform") or {}
+        if platform.get("os") == "linux" and platform.get("architecture") == "amd64":
+            return str(child.get("digest"))
+    return None
+
+
+async def _missing(
+    conn: AsyncConnection, repository_id: int, parsed: ParsedManifest
+) -> tuple[list[str], str | None]:
+    """Referenced blobs/manifests absent from the repository, and any size mismatch."""
+    missing: list[str] = []
+    wanted_blobs = {str(d.digest): d for d in parsed.blob_references()}
+    if wanted_blobs:
+        rows = await conn.execute(
+            select(t.repository_blobs.c.digest, t.blobs.c.size)
+            .select_from(
+                t.repository_blobs.join(t.blobs, t.blobs.c.digest == t.repository_blobs.c.digest)
+            )
+            .where(
+                and_(
+                    t.repository_blobs.c.repository_id == repository_id,
+                    t.repository_blobs.c.digest.in_(list(wanted_blobs)),
+                )
+            )
+        )
+        have = {r.digest: int(r.size) for r in rows}
+        for digest, desc in wanted_blobs.items():
+            if digest not in have:
+                missing.append(digest)
+            elif have[digest] != desc.size:
+                return missing, digest
+    wanted_children = {str(d.digest): d for d in parsed.manifests}
+    if wanted_children:
+        rows = await conn.execute(
+            select(t.manifests.c.digest, t.manifests.c.size).where(
+                and_(
+                    t.manifests.c.repository_id == repository_id,
+                    t.manifests.c.digest.in_(list(wanted_children)),
+                )
+            )
+        )
+        have = {r.digest: int(r.size) for r in rows}
+        for digest, desc in wanted_children.items():
+            if digest not in have:
+                missing.append(digest)
+            elif have[digest] != desc.size:
+                return missing, digest
+    return missing, None
+
+
+def _references(parsed: ParsedManifest) -> list[tuple[str, Descriptor]]:
+    refs: list[tuple[str, Descriptor]] = []
+    if parsed.config is not None:
+        refs.append(("blob", parsed.config))
+    refs.extend(("blob", layer) for layer in parsed.layers)
+    refs.extend(("manifest", child) for child in parsed.manifests)
+    return refs
+
+
+async def put(
+    ctx: RegistryContext, name: str, reference: str, body: bytes, content_type: str | None
+) -> PutResult:
+    if len(body) > ctx.settings.max_manifest_bytes:
+        raise ManifestInvalid("manifest too large")
+    tag: str | None = None
+    if is_digest(reference):
+        expected = Digest.parse(reference)
+        actual = Digest.of(body, expected.algorithm)
+        if actual != expected:
+            raise DigestInvalid(
+                "manifest digest does not match the reference",
+                detail={"expected": str(expected), "actual": str(actual)},
+            )
+        digest = expected
+    else:
+        tag = validate_tag(reference)
+        digest = Digest.of(body)
+    parsed = parse_manifest(body, content_type)
+    repo = await repositories.ensure(ctx.db, name)
+
+    async with ctx.db.read() as conn:
+        missing, wrong_size = await _missing(conn, repo.id, parsed)
+    if missing:
+        raise ManifestBlobUnknown(detail={"digest": missing[0], "missing": missing[:20]})
+    if wrong_size:
+        raise ManifestInvalid(
+            "a descriptor's size does not match the stored content", detail={"digest": wrong_size}
+        )
+
+    # Storage first, metadata last.
+    key = blob_key(digest)
+    if await ctx.storage.stat(key) != len(body):
+        await ctx.storage.put_bytes(key, body)
+
+    subject = str(parsed.subject.digest) if parsed.subject else None
+    now = utcnow()
+    created = False
+    async with ctx.db.write() as conn:
+        await conn.execute(
+            ctx.db.insert(t.blobs)
+            .values(digest=str(digest), size=len(body), created_at=now)
+            .on_conflict_do_nothing(index_elements=["digest"])
+        )
+        existing = await lookup(conn, repo.id, str(digest))
+        if existing is None:
+            created = True
+            result = await conn.execute(
+                t.manifests.insert().values(
+                    repository_id=repo.id,
+                    digest=str(digest),
+                    media_type=parsed.media_type,
+                    artifact_type=parsed.artifact_type,
+                    subject_digest=subject,
+                    config_digest=str(parsed.config.digest) if parsed.config else None,
+                    size=len(body),
+                    payload=body,
+                    annotations=json.dumps(parsed.annotations) if parsed.annotations else None,
+                    created_at=now,
+                )
+            )
+            manifest_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+            refs = _references(parsed)
+            if refs:
+                await conn.execute(
+                    t.manifest_references.insert(),
+                    [
+                        {
+                            "parent_id": manifest_id,
+                            "position": i,
+                            "child_digest": str(desc.digest),
+                            "child_kind": kind,
+                            "media_type": desc.media_type[:255],
+                            "size": desc.size,
+                            "platform_os": _platform(desc, "os"),
+                            "platform_arch": _platform(desc, "architecture"),
+                            "platform_variant": _platform(desc, "variant"),
+                        }
+                        for i, (kind, desc) in enumerate(refs)
+                    ],
+                )
+        else:
+            manifest_id = existing.id
+        if tag is not None:
+            await conn.execute(
+                ctx.db.insert(t.tags)
+                .values(repository_id=repo.id, name=tag, manifest_id=manifest_id, updated_at=now)
+                .on_conflict_do_update(
+                    index_elements=["repository_id", "name"],
+                    set_={"manifest_id": manifest_id, "updated_at": now},
+                )
+            )
+    return PutResult(digest, subject, created)
+
+
+def _platform(desc: Descriptor, field: str) -> str | None:
+    if not desc.platform:
+        return None
+    value = desc.platform.get(field)
+    return str(value)[:64] if value is not None else None
+
+
+async def delete_reference(ctx: RegistryContext, name: str, reference: str) -> None:
+    """DELETE by digest removes the manifest (and its tags); by tag removes only the tag."""
+    async with ctx.db.write() as conn:
+        repo = await repositories.find(conn, name)
+        if repo is None:
+            raise NameUnknown(detail={"name": name})
+        if is_digest(reference):
+            digest = str(Digest.parse(reference))
+            result = await conn.execute(
+                delete(t.manifests).where(
+                    and_(t.manifests.c.repository_id == repo.id, t.manifests.c.digest == digest)
+                )
+            )
+        else:
+            validate_tag(reference)
+            result = await conn.execute(
+                delete(t.tags).where(
+                    and_(t.tags.c.repository_id == repo.id, t.tags.c.name == reference)
+                )
+            )
+    if result.rowcount == 0:
+        raise ManifestUnknown(detail={"reference": reference})

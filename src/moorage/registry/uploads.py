@@ -1,0 +1,295 @@
+"""Blob uploads: the hottest path (DESIGN.md §3).
+
+Each request appending to an upload reads the upload row (offset, saved hash
+state) in a short transaction, claims a lease, streams its body into the
+hasher and the store with no transaction open, then saves the new offset and
+hash state. Any process can take the next chunk, and finishing never re-reads
+the bytes when the digest is sha256 (the hash state already holds the answer).
+Storage first, metadata last: the blob row appears only after its bytes are at
+their content address.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Row, and_, delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from moorage.db import tables as t
+from moorage.db.engine import as_utc, utcnow
+from moorage.errors import (
+    BlobUploadInvalid,
+    BlobUploadUnknown,
+    DigestInvalid,
+    RangeInvalid,
+    SizeInvalid,
+)
+from moorage.oci.digest import Digest
+from moorage.registry import blobs, repositories
+from moorage.registry.context import RegistryContext
+from moorage.registry.hashstate import ResumableHash
+from moorage.registry.layout import blob_key, upload_key, upload_prefix
+
+LEASE = dt.timedelta(seconds=60)
+_RENEW_EVERY = 20.0  # seconds between lease renewals while a body streams in
+_HASH = "sha256"
+
+
+@dataclass(frozen=True, slots=True)
+class UploadState:
+    id: str
+    repository: str
+    offset: int
+
+    @property
+    def range_header(self) -> str:
+        return f"0-{max(self.offset - 1, 0)}"
+
+
+def _valid_upload_id(upload_id: str) -> str:
+    try:
+        return str(uuid.UUID(upload_id))
+    except ValueError as exc:
+        raise BlobUploadUnknown(detail={"uuid": upload_id[:100]}) from exc
+
+
+async def start(ctx: RegistryContext, name: str) -> UploadState:
+    repo = await repositories.ensure(ctx.db, name)
+    upload_id = str(uuid.uuid4())
+    now = utcnow()
+    async with ctx.db.write() as conn:
+        await conn.execute(
+            t.uploads.insert().values(
+                id=upload_id,
+                repository_id=repo.id,
+                offset=0,
+                hash_algorithm=_HASH,
+                hash_state=ResumableHash(_HASH).state,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    return UploadState(upload_id, name, 0)
+
+
+async def _row(conn: AsyncConnection, name: str, upload_id: str) -> Row[Any]:
+    row = (
+        await conn.execute(
+            select(t.uploads)
+            .select_from(
+                t.uploads.join(t.repositories, t.repositories.c.id == t.uploads.c.repository_id)
+            )
+            .where(and_(t.uploads.c.id == upload_id, t.repositories.c.name == name))
+        )
+    ).first()
+    if row is None:
+        raise BlobUploadUnknown(detail={"uuid": upload_id})
+    return row
+
+
+async def status(ctx: RegistryContext, name: str, upload_id: str) -> UploadState:
+    upload_id = _valid_upload_id(upload_id)
+    async with ctx.db.read() as conn:
+        row = await _row(conn, name, upload_id)
+    return UploadState(upload_id, name, int(row.offset))
+
+
+def parse_content_range(value: str) -> tuple[int, int]:
+    """``start-end`` (inclusive), as the distribution spec writes it; ``bytes=`` tolerated."""
+    raw = value.strip()
+    for prefix in ("bytes=", "bytes "):
+        if raw.startswith(prefix):
+            raw = raw[len(prefix) :]
+    raw = raw.split("/", 1)[0]
+    start_s, sep, end_s = raw.partition("-")
+    if not sep or not start_s.isdigit() or not end_s.isdigit():
+        raise RangeInvalid("malformed Content-Range", detail={"Content-Range": value[:100]})
+    start_i, end_i = int(start_s), int(end_s)
+    if end_i < start_i:
+        raise RangeInvalid("Content-Range ends before it starts", detail={"Content-Range": value})
+    return start_i, end_i
+
+
+async def append(
+    ctx: RegistryContext,
+    name: str,
+    upload_id: str,
+    body: AsyncIterator[bytes],
+    *,
+    content_range: tuple[int, int] | None = None,
+    content_length: int | None = None,
+) -> UploadState:
+    """Append a request body to the upload; nothing is recorded unless the whole body arrived."""
+    upload_id = _valid_upload_id(upload_id)
+    writer_token = str(uuid.uuid4())
+    now = utcnow()
+    async with ctx.db.write() as conn:
+        row = await _row(conn, name, upload_id)
+        offset = int(row.offset)
+        if content_range is not None and content_range[0] != offset:
+            raise RangeInvalid(
+                f"chunk starts at {content_range[0]}, upload is at {offset}",
+                headers=_progress_headers(name, upload_id, offset),
+            )
+        if (
+            content_range is not None
+            and content_length is not None
+            and content_range[1] - content_range[0] + 1 != content_length
+        ):
+            raise RangeInvalid(
+                "Content-Range and Content-Length disagree",
+                headers=_progress_headers(name, upload_id, offset),
+            )
+        claimed = await conn.execute(
+            update(t.uploads)
+            .where(
+                and_(
+                    t.uploads.c.id == upload_id,
+                    or_(t.uploads.c.writer.is_(None), t.uploads.c.lease_until < now),
+                )
+            )
+            .values(writer=writer_token, lease_until=now + LEASE)
+        )
+        if claimed.rowcount == 0:
+            raise RangeInvalid(
+                "another request is writing to this upload",
+                headers=_progress_headers(name, upload_id, offset),
+            )
+        hasher = ResumableHash(row.hash_algorithm, row.hash_state)
+
+    received = 0
+    committed = False
+    writer = await ctx.storage.open_append(upload_key(upload_id), offset)
+    try:
+        last_renew = time.monotonic()
+        async for chunk in body:
+            if not chunk:
+                continue
+            hasher.update(chunk)
+            await writer.write(chunk)
+            received += len(chunk)
+            if time.monotonic() - last_renew > _RENEW_EVERY:
+                await _renew(ctx, upload_id, writer_token)
+                last_renew = time.monotonic()
+        if content_length is not None and received != content_length:
+            raise SizeInvalid(
+                f"received {received} bytes, Content-Length said {content_length}",
+            )
+        if content_range is not None and received != content_range[1] - content_range[0] + 1:
+            raise RangeInvalid(
+                f"received {received} bytes, Content-Range said "
+                f"{content_range[1] - content_range[0] + 1}",
+                headers=_progress_headers(name, upload_id, offset),
+            )
+        await writer.close()
+        new_offset = offset + received
+        async with ctx.db.write() as conn:
+            saved = await conn.execute(
+                update(t.uploads)
+                .where(and_(t.uploads.c.id == upload_id, t.uploads.c.writer == writer_token))
+                .values(
+                    offset=new_offset,
+                    hash_state=hasher.state,
+                    writer=None,
+                    lease_until=None,
+                    updated_at=utcnow(),
+                )
+            )
+            if saved.rowcount == 0:
+                raise BlobUploadInvalid("upload lease lost while writing; retry the chunk")
+        committed = True
+        return UploadState(upload_id, name, new_offset)
+    finally:
+        if not committed:
+            await writer.abort()
+            await _release(ctx, upload_id, writer_token)
+
+
+async def _renew(ctx: RegistryContext, upload_id: str, token: str) -> None:
+    async with ctx.db.write() as conn:
+        await conn.execute(
+            update(t.uploads)
+            .where(and_(t.uploads.c.id == upload_id, t.uploads.c.writer == token))
+            .values(lease_until=utcnow() + LEASE)
+        )
+
+
+async def _release(ctx: RegistryContext, upload_id: str, token: str) -> None:
+    async with ctx.db.write() as conn:
+        await conn.execute(
+            update(t.uploads)
+            .where(and_(t.uploads.c.id == upload_id, t.uploads.c.writer == token))
+            .values(writer=None, lease_until=None)
+        )
+
+
+def _progress_headers(name: str, upload_id: str, offset: int) -> dict[str, str]:
+    return {
+        "Location": f"/v2/{name}/blobs/uploads/{upload_id}",
+        "Range": f"0-{max(offset - 1, 0)}",
+        "Docker-Upload-UUID": upload_id,
+    }
+
+
+async def finish(ctx: RegistryContext, name: str, upload_id: str, digest: Digest) -> blobs.BlobInfo:
+    """Verify digest and size, move the bytes to their content address, then link the blob."""
+    upload_id = _valid_upload_id(upload_id)
+    async with ctx.db.read() as conn:
+        row = await _row(conn, name, upload_id)
+    if (
+        row.writer is not None
+        and row.lease_until is not None
+        and as_utc(row.lease_until) > utcnow()
+    ):
+        raise BlobUploadInvalid("upload is still being written")
+    offset = int(row.offset)
+    key = upload_key(upload_id)
+    stored = await ctx.storage.stat(key)
+    if offset == 0 and stored is None:
+        await ctx.storage.put_bytes(key, b"")
+        stored = 0
+    if stored is None or stored < offset:
+        raise BlobUploadInvalid(
+            "upload data is missing from storage", detail={"expected": offset, "found": stored}
+        )
+    if digest.algorithm == row.hash_algorithm:
+        actual = ResumableHash(row.hash_algorithm, row.hash_state).hexdigest()
+    else:
+        if stored > offset:  # bytes of a request that never completed
+            writer = await ctx.storage.open_append(key, offset)
+            await writer.close()
+        actual = await blobs.rehash(ctx, key, digest.algorithm)
+    if actual != digest.hex:
+        await cancel(ctx, name, upload_id)
+        raise DigestInvalid(
+            detail={"expected": str(digest), "actual": f"{digest.algorithm}:{actual}"}
+        )
+    target = blob_key(digest)
+    async with ctx.db.read() as conn:
+        present = await blobs.known_size(conn, str(digest))
+    if present is not None and await ctx.storage.stat(target) == present:
+        await ctx.storage.delete(upload_prefix(upload_id))
+    else:
+        if stored > offset:
+            writer = await ctx.storage.open_append(key, offset)
+            await writer.close()
+        await ctx.storage.move(key, target)
+        await ctx.storage.delete(upload_prefix(upload_id))
+    async with ctx.db.write() as conn:
+        await blobs.link(ctx.db, conn, int(row.repository_id), str(digest), offset)
+        await conn.execute(delete(t.uploads).where(t.uploads.c.id == upload_id))
+    return blobs.BlobInfo(digest, offset, target)
+
+
+async def cancel(ctx: RegistryContext, name: str, upload_id: str) -> None:
+    upload_id = _valid_upload_id(upload_id)
+    async with ctx.db.write() as conn:
+        await _row(conn, name, upload_id)
+        await conn.execute(delete(t.uploads).where(t.uploads.c.id == upload_id))
+    await ctx.storage.delete(upload_prefix(upload_id))

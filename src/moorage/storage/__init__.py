@@ -1,0 +1,1 @@
+"""Blob byte stores behind one small async interface (see ``base.StorageDriver``)."""
