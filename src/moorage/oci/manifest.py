@@ -71,7 +71,8 @@ class ParsedManifest:
 
 
 def _is_foreign(layer: Descriptor) -> bool:
-    return layer.media_type in DOCKER_FOREIGN_LAYERS and bool(layer.urls)
+    """Foreign / non-distributable layers live elsewhere; their blobs are never pushed."""
+    return layer.media_type in DOCKER_FOREIGN_LAYERS or bool(layer.urls)
 
 
 def _media_type_from_header(content_type: str | None) -> str | None:

@@ -87,6 +87,22 @@ async def mount(ctx: RegistryContext, name: str, digest: Digest, source: str) ->
     return BlobInfo(digest, size, blob_key(digest))
 
 
+async def holders(ctx: RegistryContext, digest: Digest, limit: int = 20) -> list[str]:
+    """Repositories that hold the blob (candidates for a mount without ``from``)."""
+    async with ctx.db.read() as conn:
+        rows = await conn.execute(
+            select(t.repositories.c.name)
+            .select_from(
+                t.repository_blobs.join(
+                    t.repositories, t.repositories.c.id == t.repository_blobs.c.repository_id
+                )
+            )
+            .where(t.repository_blobs.c.digest == str(digest))
+            .limit(limit)
+        )
+        return [r.name for r in rows]
+
+
 async def unlink(ctx: RegistryContext, name: str, digest: Digest) -> None:
     """Unlink the blob from the repository; garbage collection frees unused bytes."""
     async with ctx.db.write() as conn:

@@ -16,6 +16,7 @@ from moorage.errors import (
     ManifestInvalid,
     ManifestUnknown,
     NameUnknown,
+    TagInvalid,
 )
 from moorage.oci.digest import Digest, is_digest
 from moorage.oci.manifest import Descriptor, ParsedManifest, parse_manifest
@@ -69,7 +70,10 @@ async def lookup(
             and_(t.manifests.c.repository_id == repository_id, t.manifests.c.digest == digest)
         )
     else:
-        validate_tag(reference)
+        try:
+            validate_tag(reference)
+        except TagInvalid:
+            return None  # a name that cannot be a tag names no manifest: 404, not 400
         query = (
             select(*_COLUMNS)
             .select_from(t.tags.join(t.manifests, t.manifests.c.id == t.tags.c.manifest_id))
@@ -85,8 +89,6 @@ async def get(ctx: RegistryContext, name: str, reference: str) -> StoredManifest
         if repo is None:
             if is_digest(reference):
                 Digest.parse(reference)
-            else:
-                validate_tag(reference)
             raise NameUnknown(detail={"name": name})
         found = await lookup(conn, repo.id, reference)
     if found is None:

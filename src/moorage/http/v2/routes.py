@@ -187,13 +187,15 @@ async def upload_start(request: Request) -> Response:
     await authorize(request, Access.repository(name, "pull", "push"))
     if mount is not None:
         digest = Digest.parse(mount)
-        if source:
+        # With ``from``, mount from there; without it, from any repository the caller may pull.
+        candidates = [source] if source else await blobs.holders(ctx, digest)
+        for candidate in candidates:
             try:
-                validate_name(source)
-                await authorize(request, Access.repository(source, "pull"))
-                mounted = await blobs.mount(ctx, name, digest, source)
+                validate_name(candidate)
+                await authorize(request, Access.repository(candidate, "pull"))
+                mounted = await blobs.mount(ctx, name, digest, candidate)
             except MoorageError:
-                mounted = None
+                continue
             if mounted is not None:
                 return _blob_created(name, mounted)
         state = await uploads.start(ctx, name)

@@ -1,0 +1,174 @@
+"""Shared fixtures: real ``moorage serve`` processes on loopback, on SQLite or PostgreSQL.
+
+``--db sqlite`` (default, or ``MOORAGE_TEST_DATABASES``) runs the fast suite; the full run
+(``--db sqlite,postgres``) repeats every registry test on a real PostgreSQL server.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.services import postgres
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = Path(os.environ.get("MOORAGE_TEST_ARTIFACTS", ROOT / "test-artifacts"))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--db",
+        default=os.environ.get("MOORAGE_TEST_DATABASES", "sqlite"),
+        help="comma-separated databases to run registry tests on: sqlite,postgres",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "db_kind" in metafunc.fixturenames:
+        kinds = [k.strip() for k in metafunc.config.getoption("--db").split(",") if k.strip()]
+        metafunc.parametrize("db_kind", kinds, scope="module")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class RunningRegistry:
+    """One ``moorage serve`` process; can be stopped, killed and started again on the same data."""
+
+    data: Path
+    database: str | None
+    port: int = field(default_factory=free_port)
+    env: dict[str, str] = field(default_factory=dict)
+    extra_args: list[str] = field(default_factory=list)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data.parent / f"{self.data.name}-{self.port}.log"
+
+    def start(self, timeout: float = 30.0) -> RunningRegistry:
+        cmd = [
+            sys.executable,
+            "-m",
+            "moorage.cli.main",
+            "serve",
+            "--listen",
+            self.host,
+            "--data",
+            str(self.data),
+            *self.extra_args,
+        ]
+        if self.database:
+            cmd += ["--database", self.database]
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env}
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"moorage exited: {self.log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/v2/", timeout=1.0).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"moorage did not start: {self.log_path.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def client(self, **kwargs: object) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=60.0, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[postgres.PostgresServer]:
+    if not postgres.available():
+        pytest.skip("PostgreSQL binaries not installed")
+    server = postgres.start(free_port())
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def database_factory(db_kind: str, request: pytest.FixtureRequest) -> Callable[[], str | None]:
+    """Makes database URLs of the kind under test (None = the embedded SQLite default)."""
+    if db_kind == "sqlite":
+        return lambda: None
+    if db_kind == "postgres":
+        server: postgres.PostgresServer = request.getfixturevalue("pg_server")
+        return server.create_database
+    raise ValueError(f"unknown --db kind {db_kind!r}")
+
+
+@pytest.fixture(scope="module")
+def registry_factory(
+    tmp_path_factory: pytest.TempPathFactory, database_factory: Callable[[], str | None]
+) -> Iterator[Callable[..., RunningRegistry]]:
+    started: list[RunningRegistry] = []
+
+    def make(
+        data: Path | None = None, database: str | None = None, *, start: bool = True, **kw: object
+    ) -> RunningRegistry:
+        reg = RunningRegistry(
+            data=data or tmp_path_factory.mktemp("data"),
+            database=database if database is not None else database_factory(),
+            **kw,  # type: ignore[arg-type]
+        )
+        started.append(reg)
+        return reg.start() if start else reg
+
+    yield make
+    for reg in started:
+        reg.stop()
+
+
+@pytest.fixture(scope="module")
+def registry(registry_factory: Callable[..., RunningRegistry]) -> RunningRegistry:
+    """A registry shared by the tests of one module (each test uses its own repository names)."""
+    return registry_factory()
+
+
+@pytest.fixture()
+def client(registry: RunningRegistry) -> Iterator[httpx.Client]:
+    with registry.client() as c:
+        yield c
