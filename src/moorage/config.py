@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from moorage.errors import ConfigError
@@ -67,10 +67,16 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         if not isinstance(loaded, dict):
             raise ConfigError(f"config file {config_file} must hold a mapping")
         file_values = {str(k).replace("-", "_"): v for k, v in loaded.items()}
-    base = Settings(**file_values)
-    # Environment variables win over the file: pydantic-settings gives init kwargs priority,
-    # so re-read the environment on top of the file values.
-    from_env = Settings().model_dump(exclude_unset=True)
-    merged = {**base.model_dump(exclude_unset=True), **from_env}
-    merged.update({k: v for k, v in overrides.items() if v is not None})
-    return Settings(**merged)
+    try:
+        base = Settings(**file_values)
+        # Environment variables win over the file: pydantic-settings gives init kwargs priority,
+        # so re-read the environment on top of the file values.
+        from_env = Settings().model_dump(exclude_unset=True)
+        merged = {**base.model_dump(exclude_unset=True), **from_env}
+        merged.update({k: v for k, v in overrides.items() if v is not None})
+        return Settings(**merged)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from exc
