@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from moorage.errors import ConfigError
@@ -28,6 +28,17 @@ class Settings(BaseSettings):
     max_manifest_bytes: int = 4 * 1024 * 1024
     upload_chunk_min: int = 0
     migrate_on_start: bool = True
+    # Identity and the Docker token service.
+    admin_name: str = "admin"
+    admin_password: SecretStr | None = Field(
+        default=None, description="password of the first administrator (else generated, shown once)"
+    )
+    public_url: str | None = Field(
+        default=None, description="external base URL, e.g. https://registry.example.com"
+    )
+    token_service: str = "moorage"
+    token_issuer: str = "moorage"
+    token_ttl: int = Field(default=300, ge=30, le=86400)
 
     @field_validator("listen")
     @classmethod

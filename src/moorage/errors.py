@@ -17,6 +17,8 @@ class MoorageError(Exception):
     code = "UNKNOWN"
     status = 500
     default_message = "unknown error"
+    # The code DTR's /api/v0 envelope uses for the same condition, when it differs.
+    api_code: str | None = None
 
     def __init__(
         self,
@@ -105,14 +107,23 @@ class TagInvalid(RegistryError):
 
 class Unauthorized(RegistryError):
     code, status, default_message = "UNAUTHORIZED", 401, "authentication required"
+    api_code = "NOT_AUTHENTICATED"
 
 
 class Denied(RegistryError):
     code, status, default_message = "DENIED", 403, "requested access to the resource is denied"
+    api_code = "NOT_AUTHORIZED"
 
 
 class Unsupported(RegistryError):
     code, status, default_message = "UNSUPPORTED", 405, "the operation is unsupported"
+
+
+class ManifestUnsupported(Unsupported):
+    """A manifest kind the registry refuses (Docker schema 1): a bad request, not a bad method."""
+
+    status = 400
+    default_message = "manifest type unsupported"
 
 
 class TooManyRequests(RegistryError):
@@ -143,3 +154,50 @@ class StorageError(MoorageError):
 
 class StorageNotFound(StorageError):
     code, status, default_message = "STORAGE_NOT_FOUND", 404, "path not found in storage"
+
+
+# ---- accounts, teams, repositories as managed through /api/v0 and /enzi/v0 ----------------
+
+
+class NotFound(MoorageError):
+    code, status, default_message = "NOT_FOUND", 404, "not found"
+
+
+class NoSuchAccount(NotFound):
+    code, default_message = "NO_SUCH_ACCOUNT", "no such account"
+
+
+class NoSuchTeam(NotFound):
+    code, default_message = "NO_SUCH_TEAM", "no such team"
+
+
+class NoSuchRepository(NotFound):
+    code, default_message = "NO_SUCH_REPOSITORY", "no such repository"
+
+
+class NoSuchToken(NotFound):
+    code, default_message = "NO_SUCH_TOKEN", "no such access token"
+
+
+class NoSuchMember(NotFound):
+    code, default_message = "NO_SUCH_MEMBER", "no such member"
+
+
+class Conflict(MoorageError):
+    code, status, default_message = "CONFLICT", 409, "conflict"
+
+
+class AccountExists(Conflict):
+    code, default_message = "ACCOUNT_EXISTS", "an account with this name already exists"
+
+
+class TeamExists(Conflict):
+    code, default_message = "TEAM_EXISTS", "a team with this name already exists"
+
+
+class RepositoryExists(Conflict):
+    code, default_message = "REPOSITORY_EXISTS", "a repository with this name already exists"
+
+
+class InvalidInput(MoorageError):
+    code, status, default_message = "INVALID_INPUT", 400, "invalid input"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -13,7 +14,10 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
+    false,
+    true,
 )
 
 metadata = MetaData(
@@ -32,6 +36,13 @@ repositories = Table(
     Column("name", String(255), nullable=False, unique=True),
     Column("namespace", String(255), nullable=False, index=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("visibility", String(16), nullable=False, server_default="private"),
+    Column("short_description", String(140), nullable=False, server_default=""),
+    Column("long_description", Text, nullable=False, server_default=""),
+    Column("immutable_tags", Boolean, nullable=False, server_default=false()),
+    Column("scan_on_push", Boolean, nullable=False, server_default=false()),
+    Column("enable_manifest_lists", Boolean, nullable=False, server_default=false()),
+    Column("tag_limit", Integer, nullable=False, server_default="0"),
 )
 
 blobs = Table(
@@ -137,4 +148,125 @@ uploads = Table(
     Column("lease_until", DateTime(timezone=True), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+
+# ---- identity and access -------------------------------------------------------------------
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("is_org", Boolean, nullable=False, server_default=false()),
+    Column("full_name", String(255), nullable=False, server_default=""),
+    Column("email", String(255), nullable=False, server_default=""),
+    Column("password_hash", String(255), nullable=True),
+    Column("is_admin", Boolean, nullable=False, server_default=false()),
+    Column("is_active", Boolean, nullable=False, server_default=true()),
+    Column("is_imported", Boolean, nullable=False, server_default=false()),
+    Column("ldap_dn", String(1024), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+org_members = Table(
+    "org_members",
+    metadata,
+    Column("org_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("is_owner", Boolean, nullable=False, server_default=false()),
+    Index("ix_org_members_user", "user_id"),
+)
+
+teams = Table(
+    "teams",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("org_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("description", String(1024), nullable=False, server_default=""),
+    Column("ldap_group_dn", String(1024), nullable=True),
+    Column("ldap_filter", String(1024), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("org_id", "name", name="uq_teams_org_name"),
+)
+
+team_members = Table(
+    "team_members",
+    metadata,
+    Column("team_id", Integer, ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_team_members_user", "user_id"),
+)
+
+repository_team_access = Table(
+    "repository_team_access",
+    metadata,
+    Column(
+        "repository_id",
+        Integer,
+        ForeignKey("repositories.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("team_id", Integer, ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True),
+    Column("level", String(16), nullable=False),
+    Index("ix_repository_team_access_team", "team_id"),
+)
+
+namespace_team_access = Table(
+    "namespace_team_access",
+    metadata,
+    Column("namespace", String(255), primary_key=True),
+    Column("team_id", Integer, ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True),
+    Column("level", String(16), nullable=False),
+    Index("ix_namespace_team_access_team", "team_id"),
+)
+
+access_tokens = Table(
+    "access_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),  # "api" | "refresh"
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("label", String(255), nullable=False, server_default=""),
+    Column("is_active", Boolean, nullable=False, server_default=true()),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_used_at", DateTime(timezone=True), nullable=True),
+    Index("ix_access_tokens_account", "account_id"),
+)
+
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_failure_at", DateTime(timezone=True), nullable=False),
+)
+
+site_settings = Table(
+    "site_settings",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("algorithm", String(16), nullable=False),
+    Column("private_pem", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+ldap_syncs = Table(
+    "ldap_syncs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("result", Text, nullable=False, server_default="{}"),
 )

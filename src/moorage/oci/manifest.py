@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from moorage.errors import ManifestInvalid, Unsupported
+from moorage.errors import ManifestInvalid, ManifestUnsupported
 from moorage.oci import mediatypes as mt
 from moorage.oci.digest import Digest
 
@@ -127,7 +127,9 @@ def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
     """Parse a manifest as pushed; raise MANIFEST_INVALID (or UNSUPPORTED for schema 1)."""
     header_type = _media_type_from_header(content_type)
     if header_type in mt.SCHEMA1:
-        raise Unsupported("Docker schema 1 manifests are not supported; push schema 2 or OCI")
+        raise ManifestUnsupported(
+            "Docker schema 1 manifests are not supported; push schema 2 or OCI"
+        )
     try:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -138,7 +140,9 @@ def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
         raise ManifestInvalid("manifest must be a JSON object")
     schema_version = doc.get("schemaVersion")
     if schema_version == 1:
-        raise Unsupported("Docker schema 1 manifests are not supported; push schema 2 or OCI")
+        raise ManifestUnsupported(
+            "Docker schema 1 manifests are not supported; push schema 2 or OCI"
+        )
     if schema_version != 2:
         raise ManifestInvalid("schemaVersion must be 2")
     body_type = doc.get("mediaType")
@@ -161,9 +165,13 @@ def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
         raise ManifestInvalid(f"unsupported manifest media type {media_type[:100]!r}")
 
     subject = _descriptor(doc["subject"], "subject") if doc.get("subject") is not None else None
-    annotations = doc.get("annotations") or {}
-    if not isinstance(annotations, dict):
-        raise ManifestInvalid("annotations must be an object")
+    annotations = doc.get("annotations")
+    if annotations is None:
+        annotations = {}
+    if not (
+        isinstance(annotations, dict) and all(isinstance(v, str) for v in annotations.values())
+    ):
+        raise ManifestInvalid("annotations must map strings to strings")
     artifact_type = doc.get("artifactType")
     if artifact_type is not None and not isinstance(artifact_type, str):
         raise ManifestInvalid("artifactType must be a string")
@@ -189,8 +197,8 @@ def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
     if not isinstance(raw_layers, list):
         raise ManifestInvalid("image manifest must list its layers")
     layers = tuple(_descriptor(layer, f"layers[{i}]") for i, layer in enumerate(raw_layers))
-    if artifact_type is None:
-        # The referrers API reports config.mediaType when artifactType is absent.
+    if not artifact_type:
+        # The referrers API reports config.mediaType when artifactType is absent or empty.
         artifact_type = config.media_type
     return ParsedManifest(
         media_type=media_type,

@@ -113,9 +113,10 @@ def select_platform_child(parent: StoredManifest) -> str | None:
 
 
 async def _missing(
-    conn: AsyncConnection, repository_id: int, parsed: ParsedManifest
+    conn: AsyncConnection, repository_id: int | None, parsed: ParsedManifest
 ) -> tuple[list[str], str | None]:
-    """Referenced blobs/manifests absent from the repository, and any size mismatch."""
+    """Referenced blobs/manifests absent from the repository (None: not created yet, so every
+    reference is missing), and any size mismatch."""
     missing: list[str] = []
     wanted_blobs = {str(d.digest): d for d in parsed.blob_references()}
     if wanted_blobs:
@@ -184,16 +185,17 @@ async def put(
         tag = validate_tag(reference)
         digest = Digest.of(body)
     parsed = parse_manifest(body, content_type)
-    repo = await repositories.ensure(ctx.db, name)
-
+    # Validate before creating anything: a rejected push must not leave a new repository behind.
     async with ctx.db.read() as conn:
-        missing, wrong_size = await _missing(conn, repo.id, parsed)
+        found = await repositories.find(conn, name)
+        missing, wrong_size = await _missing(conn, found.id if found else None, parsed)
     if missing:
         raise ManifestBlobUnknown(detail={"digest": missing[0], "missing": missing[:20]})
     if wrong_size:
         raise ManifestInvalid(
             "a descriptor's size does not match the stored content", detail={"digest": wrong_size}
         )
+    repo = found or await repositories.ensure(ctx.db, name)
 
     # Storage first, metadata last.
     key = blob_key(digest)

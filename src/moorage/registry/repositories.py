@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
 
 from moorage.db import tables as t
 from moorage.db.engine import Database, utcnow
-from moorage.errors import NameUnknown
+from moorage.errors import InvalidInput, NameUnknown, NoSuchRepository, RepositoryExists
 from moorage.oci.names import validate_name
 
 
@@ -18,6 +20,7 @@ class Repository:
     id: int
     name: str
     namespace: str
+    visibility: str = "private"
 
 
 def namespace_of(name: str) -> str:
@@ -27,12 +30,12 @@ def namespace_of(name: str) -> str:
 async def find(conn: AsyncConnection, name: str) -> Repository | None:
     row = (
         await conn.execute(
-            select(t.repositories.c.id, t.repositories.c.namespace).where(
-                t.repositories.c.name == name
-            )
+            select(
+                t.repositories.c.id, t.repositories.c.namespace, t.repositories.c.visibility
+            ).where(t.repositories.c.name == name)
         )
     ).first()
-    return Repository(row.id, name, row.namespace) if row else None
+    return Repository(row.id, name, row.namespace, row.visibility) if row else None
 
 
 async def require(conn: AsyncConnection, name: str) -> Repository:
@@ -56,3 +59,165 @@ async def ensure(db: Database, name: str) -> Repository:
             .on_conflict_do_nothing(index_elements=["name"])
         )
         return await require(conn, name)
+
+
+# ---- management (DTR /api/v0/repositories) ----------------------------------------------------
+
+VISIBILITIES = ("public", "private")
+_DETAIL_COLUMNS = (
+    t.repositories.c.id,
+    t.repositories.c.name,
+    t.repositories.c.namespace,
+    t.repositories.c.visibility,
+    t.repositories.c.short_description,
+    t.repositories.c.long_description,
+    t.repositories.c.immutable_tags,
+    t.repositories.c.scan_on_push,
+    t.repositories.c.enable_manifest_lists,
+    t.repositories.c.tag_limit,
+    t.repositories.c.created_at,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RepositoryDetails:
+    id: int
+    name: str
+    namespace: str
+    visibility: str
+    short_description: str
+    long_description: str
+    immutable_tags: bool
+    scan_on_push: bool
+    enable_manifest_lists: bool
+    tag_limit: int
+
+    @property
+    def short_name(self) -> str:
+        return self.name[len(self.namespace) + 1 :] if self.namespace else self.name
+
+
+def _details(row: Any) -> RepositoryDetails:
+    return RepositoryDetails(
+        id=row.id,
+        name=row.name,
+        namespace=row.namespace,
+        visibility=row.visibility,
+        short_description=row.short_description,
+        long_description=row.long_description,
+        immutable_tags=bool(row.immutable_tags),
+        scan_on_push=bool(row.scan_on_push),
+        enable_manifest_lists=bool(row.enable_manifest_lists),
+        tag_limit=int(row.tag_limit),
+    )
+
+
+_SETTABLE = {
+    "visibility": "visibility",
+    "shortDescription": "short_description",
+    "longDescription": "long_description",
+    "immutableTags": "immutable_tags",
+    "scanOnPush": "scan_on_push",
+    "enableManifestLists": "enable_manifest_lists",
+    "tagLimit": "tag_limit",
+}
+
+
+def _columns(attrs: dict[str, Any]) -> dict[str, Any]:
+    """Wire-named repository attributes → validated column values."""
+    out: dict[str, Any] = {}
+    for wire, column in _SETTABLE.items():
+        if wire not in attrs or attrs[wire] is None:
+            continue
+        value = attrs[wire]
+        if column == "visibility" and value not in VISIBILITIES:
+            raise InvalidInput("visibility must be public or private", detail={"visibility": value})
+        if column == "short_description" and len(str(value)) > 140:
+            raise InvalidInput("shortDescription is at most 140 characters")
+        if column == "tag_limit" and (not isinstance(value, int) or value < 0):
+            raise InvalidInput("tagLimit must be a non-negative integer")
+        if column in ("immutable_tags", "scan_on_push", "enable_manifest_lists"):
+            value = bool(value)
+        out[column] = value
+    return out
+
+
+async def details(db: Database, name: str) -> RepositoryDetails:
+    async with db.read() as conn:
+        row = (
+            await conn.execute(select(*_DETAIL_COLUMNS).where(t.repositories.c.name == name))
+        ).first()
+    if row is None:
+        raise NoSuchRepository(detail={"name": name})
+    return _details(row)
+
+
+async def create(db: Database, name: str, attrs: dict[str, Any]) -> RepositoryDetails:
+    validate_name(name)
+    values = {"visibility": "public", **_columns(attrs)}
+    async with db.write() as conn:
+        if await find(conn, name) is not None:
+            raise RepositoryExists(detail={"name": name})
+        await conn.execute(
+            t.repositories.insert().values(
+                name=name, namespace=namespace_of(name), created_at=utcnow(), **values
+            )
+        )
+    return await details(db, name)
+
+
+async def modify(db: Database, name: str, attrs: dict[str, Any]) -> RepositoryDetails:
+    values = _columns(attrs)
+    async with db.write() as conn:
+        result = await conn.execute(
+            update(t.repositories).where(t.repositories.c.name == name).values(**values)
+            if values
+            else select(t.repositories.c.id).where(t.repositories.c.name == name)
+        )
+        if values and result.rowcount == 0:
+            raise NoSuchRepository(detail={"name": name})
+    return await details(db, name)
+
+
+async def remove(db: Database, name: str) -> None:
+    """Delete the repository and everything it names; bytes go to garbage collection."""
+    async with db.write() as conn:
+        repo = await find(conn, name)
+        if repo is None:
+            raise NoSuchRepository(detail={"name": name})
+        await conn.execute(delete(t.tags).where(t.tags.c.repository_id == repo.id))
+        await conn.execute(delete(t.manifests).where(t.manifests.c.repository_id == repo.id))
+        await conn.execute(delete(t.uploads).where(t.uploads.c.repository_id == repo.id))
+        await conn.execute(
+            delete(t.repository_blobs).where(t.repository_blobs.c.repository_id == repo.id)
+        )
+        await conn.execute(delete(t.repositories).where(t.repositories.c.id == repo.id))
+
+
+async def page(
+    db: Database,
+    *,
+    visible: ColumnElement[bool],
+    namespace: str | None,
+    start: str | None,
+    limit: int,
+) -> tuple[list[RepositoryDetails], str | None]:
+    """Repositories the caller may see, ordered by name; and where the next page starts."""
+    query = select(*_DETAIL_COLUMNS).where(visible)
+    if namespace is not None:
+        query = query.where(t.repositories.c.namespace == namespace)
+    if start:
+        query = query.where(t.repositories.c.name >= start)
+    query = query.order_by(t.repositories.c.name).limit(limit + 1)
+    async with db.read() as conn:
+        rows = [_details(r) for r in await conn.execute(query)]
+    nxt = rows[limit].name if len(rows) > limit else None
+    return rows[:limit], nxt
+
+
+async def by_ids(db: Database, ids: list[int]) -> dict[int, RepositoryDetails]:
+    if not ids:
+        return {}
+    async with db.read() as conn:
+        rows = await conn.execute(select(*_DETAIL_COLUMNS).where(t.repositories.c.id.in_(ids)))
+        return {r.id: _details(r) for r in rows}

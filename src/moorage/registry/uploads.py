@@ -22,7 +22,7 @@ from sqlalchemy import Row, and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from moorage.db import tables as t
-from moorage.db.engine import as_utc, utcnow
+from moorage.db.engine import utcnow
 from moorage.errors import (
     BlobUploadInvalid,
     BlobUploadUnknown,
@@ -128,7 +128,6 @@ async def append(
     """Append a request body to the upload; nothing is recorded unless the whole body arrived."""
     upload_id = _valid_upload_id(upload_id)
     writer_token = str(uuid.uuid4())
-    now = utcnow()
     async with ctx.db.write() as conn:
         row = await _row(conn, name, upload_id)
         offset = int(row.offset)
@@ -146,17 +145,7 @@ async def append(
                 "Content-Range and Content-Length disagree",
                 headers=_progress_headers(name, upload_id, offset),
             )
-        claimed = await conn.execute(
-            update(t.uploads)
-            .where(
-                and_(
-                    t.uploads.c.id == upload_id,
-                    or_(t.uploads.c.writer.is_(None), t.uploads.c.lease_until < now),
-                )
-            )
-            .values(writer=writer_token, lease_until=now + LEASE)
-        )
-        if claimed.rowcount == 0:
+        if not await _claim(conn, upload_id, offset, writer_token):
             raise RangeInvalid(
                 "another request is writing to this upload",
                 headers=_progress_headers(name, upload_id, offset),
@@ -211,6 +200,24 @@ async def append(
             await _release(ctx, upload_id, writer_token)
 
 
+async def _claim(conn: AsyncConnection, upload_id: str, offset: int, token: str) -> bool:
+    """Take the upload's lease, unless another request holds it or moved the offset since
+    ``offset`` was read (on PostgreSQL another transaction may commit in between)."""
+    now = utcnow()
+    claimed = await conn.execute(
+        update(t.uploads)
+        .where(
+            and_(
+                t.uploads.c.id == upload_id,
+                t.uploads.c.offset == offset,
+                or_(t.uploads.c.writer.is_(None), t.uploads.c.lease_until < now),
+            )
+        )
+        .values(writer=token, lease_until=now + LEASE)
+    )
+    return bool(claimed.rowcount)
+
+
 async def _renew(ctx: RegistryContext, upload_id: str, token: str) -> None:
     async with ctx.db.write() as conn:
         await conn.execute(
@@ -240,14 +247,26 @@ def _progress_headers(name: str, upload_id: str, offset: int) -> dict[str, str]:
 async def finish(ctx: RegistryContext, name: str, upload_id: str, digest: Digest) -> blobs.BlobInfo:
     """Verify digest and size, move the bytes to their content address, then link the blob."""
     upload_id = _valid_upload_id(upload_id)
-    async with ctx.db.read() as conn:
+    token = str(uuid.uuid4())
+    async with ctx.db.write() as conn:
         row = await _row(conn, name, upload_id)
-    if (
-        row.writer is not None
-        and row.lease_until is not None
-        and as_utc(row.lease_until) > utcnow()
-    ):
-        raise BlobUploadInvalid("upload is still being written")
+        # Hold the lease while the bytes are checked and moved: a PATCH arriving now must not
+        # write into the file that is about to become the content-addressed blob.
+        if not await _claim(conn, upload_id, int(row.offset), token):
+            raise BlobUploadInvalid("upload is still being written")
+    finished = False
+    try:
+        info = await _finish_claimed(ctx, name, upload_id, digest, row)
+        finished = True
+        return info
+    finally:
+        if not finished:
+            await _release(ctx, upload_id, token)
+
+
+async def _finish_claimed(
+    ctx: RegistryContext, name: str, upload_id: str, digest: Digest, row: Row[Any]
+) -> blobs.BlobInfo:
     offset = int(row.offset)
     key = upload_key(upload_id)
     stored = await ctx.storage.stat(key)

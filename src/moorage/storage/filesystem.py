@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import stat
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -81,6 +82,9 @@ class FilesystemDriver(StorageDriver):
             fd = os.open(path, os.O_RDONLY)
         except (FileNotFoundError, IsADirectoryError) as exc:
             raise StorageNotFound(key) from exc
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # O_RDONLY opens directories too
+            os.close(fd)
+            raise StorageNotFound(key)
         try:
             remaining = length
             pos = offset

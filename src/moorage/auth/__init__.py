@@ -1,0 +1,1 @@
+"""Identity and access: accounts, orgs, teams, grants, credentials, tokens, RBAC, LDAP."""

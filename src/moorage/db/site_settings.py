@@ -1,0 +1,48 @@
+"""Registry-wide settings changed at run time (DTR's ``/api/v0/meta/settings``), stored in SQL
+so every replica sees a change at once."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from moorage.db import tables as t
+from moorage.db.engine import Database
+
+
+class SiteSettings(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    create_repository_on_push: bool = Field(False, alias="createRepositoryOnPush")
+    read_only_registry: bool = Field(False, alias="readOnlyRegistry")
+    repo_event_history_days: int = Field(0, alias="repoEventHistoryDays", ge=0)
+    repo_event_history_count: int = Field(0, alias="repoEventHistoryCount", ge=0)
+
+    def wire(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True)
+
+
+async def load(db: Database) -> SiteSettings:
+    async with db.read() as conn:
+        rows = await conn.execute(select(t.site_settings.c.key, t.site_settings.c.value))
+        stored = {r.key: json.loads(r.value) for r in rows}
+    known = {k: v for k, v in stored.items() if k in SiteSettings.model_fields}
+    return SiteSettings(**known)
+
+
+async def update(db: Database, changes: dict[str, Any]) -> SiteSettings:
+    """Apply wire-named changes (unknown keys refused by validation) and return the result."""
+    current = await load(db)
+    merged = SiteSettings.model_validate({**current.wire(), **changes})
+    values = merged.model_dump()
+    async with db.write() as conn:
+        for key, value in values.items():
+            await conn.execute(
+                db.insert(t.site_settings)
+                .values(key=key, value=json.dumps(value))
+                .on_conflict_do_update(index_elements=["key"], set_={"value": json.dumps(value)})
+            )
+    return merged

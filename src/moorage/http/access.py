@@ -1,0 +1,73 @@
+"""What a principal may do to a repository: registry facts handed to the auth layer's rules.
+
+Shared by the /v2 authorizer (every request) and the token service (what a token may carry),
+so a token never carries more than its account may do.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from moorage.auth import accounts, grants
+from moorage.auth.levels import Level, Principal, RepositoryFacts, allowed_actions
+from moorage.db import site_settings
+from moorage.oci.names import validate_name
+from moorage.registry import repositories
+from moorage.registry.context import RegistryContext
+
+
+class Refusal(enum.Enum):
+    NONE = "none"
+    READ_ONLY_REGISTRY = "read-only registry"
+    NO_SUCH_REPOSITORY = "no such repository"
+    NO_SUCH_NAMESPACE = "no such namespace"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    granted: frozenset[str]
+    refusal: Refusal = Refusal.NONE
+
+
+class AccessPolicy:
+    def __init__(self, ctx: RegistryContext) -> None:
+        self.ctx = ctx
+
+    async def facts(self, name: str) -> RepositoryFacts:
+        async with self.ctx.db.read() as conn:
+            repo = await repositories.find(conn, name)
+        namespace = repositories.namespace_of(name)
+        if repo is None:
+            return RepositoryFacts(name=name, namespace=namespace)
+        return RepositoryFacts(name, namespace, repo.id, repo.visibility)
+
+    async def decide(self, principal: Principal, name: str, requested: frozenset[str]) -> Decision:
+        """The subset of ``requested`` repository actions ``principal`` may perform on ``name``."""
+        try:
+            validate_name(name)
+        except Exception:
+            return Decision(frozenset())
+        facts = await self.facts(name)
+        level = await grants.level_on(self.ctx.db, principal, facts)
+        writes = requested & {"push", "delete", "*"}
+        read_only = False
+        refusal = Refusal.NONE
+        if writes:
+            site = await site_settings.load(self.ctx.db)
+            read_only = site.read_only_registry
+            if read_only and level >= Level.READ_WRITE:
+                refusal = Refusal.READ_ONLY_REGISTRY
+            if not facts.exists:
+                if not site.create_repository_on_push:
+                    level = min(level, Level.READ_ONLY)
+                    refusal = refusal if refusal is not Refusal.NONE else Refusal.NO_SUCH_REPOSITORY
+                elif not principal.is_admin and not await self._namespace_exists(facts.namespace):
+                    level = min(level, Level.READ_ONLY)
+                    refusal = Refusal.NO_SUCH_NAMESPACE
+        granted = allowed_actions(level, requested, read_only_registry=read_only)
+        return Decision(granted, refusal if granted != requested else Refusal.NONE)
+
+    async def _namespace_exists(self, namespace: str) -> bool:
+        async with self.ctx.db.read() as conn:
+            return await accounts.find(conn, namespace) is not None

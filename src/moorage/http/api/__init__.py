@@ -1,0 +1,1 @@
+"""DTR REST APIs: /api/v0 (repositories, access, settings, tokens) and /enzi/v0 (accounts)."""

@@ -1,0 +1,45 @@
+"""The two FastAPI applications mounted under ``/api/v0`` and ``/enzi/v0``."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.datastructures import State
+
+from moorage import __version__
+from moorage.errors import MoorageError
+from moorage.http.api import accounts, repositories, settings, tokens
+from moorage.http.api.common import (
+    moorage_error_handler,
+    unexpected_error_handler,
+    validation_error_handler,
+)
+
+
+def _app(title: str, state: State) -> FastAPI:
+    app = FastAPI(
+        title=title,
+        version=__version__,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+        redoc_url=None,
+    )
+    app.state = state
+    app.add_exception_handler(MoorageError, moorage_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(Exception, unexpected_error_handler)
+    return app
+
+
+def api_v0(state: State) -> FastAPI:
+    app = _app("Moorage API (DTR /api/v0)", state)
+    app.include_router(repositories.router)
+    app.include_router(settings.router)
+    app.include_router(tokens.router)
+    return app
+
+
+def enzi_v0(state: State) -> FastAPI:
+    app = _app("Moorage accounts (enzi /enzi/v0)", state)
+    app.include_router(accounts.router)
+    return app

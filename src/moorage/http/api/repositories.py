@@ -1,0 +1,280 @@
+"""``/api/v0/repositories``, team access on repositories and namespaces, and access queries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
+
+from moorage.auth import accounts, grants
+from moorage.auth.levels import Level, Principal, RepositoryFacts
+from moorage.errors import Denied, InvalidInput, NoSuchAccount
+from moorage.http.api.common import (
+    Caller,
+    Db,
+    PageSize,
+    PageStart,
+    SignedIn,
+    namespace_level,
+    namespace_types,
+    paged,
+    repository_level,
+    repository_wire,
+)
+from moorage.registry import repositories
+
+router = APIRouter(tags=["repositories"])
+
+
+class RepositorySettings(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    visibility: str | None = None
+    shortDescription: str | None = None
+    longDescription: str | None = None
+    immutableTags: bool | None = None
+    scanOnPush: bool | None = None
+    enableManifestLists: bool | None = None
+    tagLimit: int | None = None
+
+
+class NewRepository(RepositorySettings):
+    name: str
+
+
+class AccessLevel(BaseModel):
+    access_level: str = Field(alias="accessLevel")
+
+
+def _level(value: str) -> Level:
+    try:
+        return Level.parse(value)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
+
+
+async def _wire(db: Db, repo: repositories.RepositoryDetails) -> dict[str, Any]:
+    types = await namespace_types(db, {repo.namespace})
+    return repository_wire(repo, types[repo.namespace])
+
+
+async def _wire_many(db: Db, repos: list[repositories.RepositoryDetails]) -> list[dict[str, Any]]:
+    types = await namespace_types(db, {r.namespace for r in repos})
+    return [repository_wire(r, types[r.namespace]) for r in repos]
+
+
+@router.get("/repositories")
+async def list_repositories(
+    db: Db, principal: Caller, page_start: PageStart = None, page_size: PageSize = 10
+) -> Response:
+    rows, nxt = await repositories.page(
+        db,
+        visible=grants.visible_repositories(principal),
+        namespace=None,
+        start=page_start,
+        limit=page_size,
+    )
+    return paged({"repositories": await _wire_many(db, rows)}, nxt)
+
+
+@router.get("/repositories/{namespace}")
+async def list_namespace(
+    namespace: str,
+    db: Db,
+    principal: Caller,
+    page_start: PageStart = None,
+    page_size: PageSize = 10,
+) -> Response:
+    rows, nxt = await repositories.page(
+        db,
+        visible=grants.visible_repositories(principal),
+        namespace=namespace,
+        start=f"{namespace}/{page_start}" if page_start else None,
+        limit=page_size,
+    )
+    next_start = nxt[len(namespace) + 1 :] if nxt else None
+    return paged({"repositories": await _wire_many(db, rows)}, next_start)
+
+
+@router.post("/repositories/{namespace}", status_code=201)
+async def create_repository(
+    namespace: str, body: NewRepository, db: Db, principal: SignedIn
+) -> dict[str, Any]:
+    async with db.read() as conn:
+        owner = await accounts.find(conn, namespace)
+    if owner is None:
+        raise NoSuchAccount(f"no account named {namespace!r} to hold the repository")
+    if await namespace_level(db, principal, namespace) < Level.READ_WRITE:
+        raise Denied("you may not create repositories in this namespace")
+    if "/" in body.name:
+        raise InvalidInput("repository name must be a single path component")
+    attrs = body.model_dump(exclude_none=True, exclude={"name"})
+    repo = await repositories.create(db, f"{namespace}/{body.name}", attrs)
+    return await _wire(db, repo)
+
+
+@router.get("/repositories/{namespace}/{repo}")
+async def get_repository(namespace: str, repo: str, db: Db, principal: Caller) -> dict[str, Any]:
+    _, details = await repository_level(db, principal, f"{namespace}/{repo}")
+    return await _wire(db, details)
+
+
+async def _admin_of(db: Db, principal: Principal, name: str) -> repositories.RepositoryDetails:
+    level, details = await repository_level(db, principal, name)
+    if level < Level.ADMIN:
+        raise Denied("only repository administrators may do this")
+    return details  # type: ignore[no-any-return]
+
+
+@router.patch("/repositories/{namespace}/{repo}")
+async def update_repository(
+    namespace: str, repo: str, body: RepositorySettings, db: Db, principal: SignedIn
+) -> dict[str, Any]:
+    name = f"{namespace}/{repo}"
+    await _admin_of(db, principal, name)
+    updated = await repositories.modify(db, name, body.model_dump(exclude_none=True))
+    return await _wire(db, updated)
+
+
+@router.delete("/repositories/{namespace}/{repo}", status_code=204)
+async def delete_repository(namespace: str, repo: str, db: Db, principal: SignedIn) -> Response:
+    name = f"{namespace}/{repo}"
+    await _admin_of(db, principal, name)
+    await repositories.remove(db, name)
+    return Response(status_code=204)
+
+
+# ---- team access on a repository -----------------------------------------------------------
+
+
+def _team_wire(team: accounts.Team) -> dict[str, Any]:
+    return team.wire()
+
+
+@router.get("/repositories/{namespace}/{repo}/teamAccess")
+async def list_team_access(
+    namespace: str, repo: str, db: Db, principal: SignedIn
+) -> dict[str, Any]:
+    details = await _admin_of(db, principal, f"{namespace}/{repo}")
+    entries = await grants.repository_access_list(db, details.id)
+    return {
+        "repository": await _wire(db, details),
+        "teamAccessList": [
+            {"accessLevel": g.level.wire, "team": _team_wire(g.team)} for g in entries
+        ],
+    }
+
+
+@router.put("/repositories/{namespace}/{repo}/teamAccess/{team}")
+async def grant_team_access(
+    namespace: str, repo: str, team: str, body: AccessLevel, db: Db, principal: SignedIn
+) -> dict[str, Any]:
+    details = await _admin_of(db, principal, f"{namespace}/{repo}")
+    level = _level(body.access_level)
+    granted = await grants.set_repository_access(db, details.id, namespace, team, level)
+    return {
+        "accessLevel": level.wire,
+        "team": _team_wire(granted),
+        "repository": await _wire(db, details),
+    }
+
+
+@router.delete("/repositories/{namespace}/{repo}/teamAccess/{team}", status_code=204)
+async def revoke_team_access(
+    namespace: str, repo: str, team: str, db: Db, principal: SignedIn
+) -> Response:
+    details = await _admin_of(db, principal, f"{namespace}/{repo}")
+    await grants.remove_repository_access(db, details.id, namespace, team)
+    return Response(status_code=204)
+
+
+# ---- team access on a namespace ------------------------------------------------------------
+
+
+async def _namespace_admin(db: Db, principal: Principal, namespace: str) -> accounts.Account:
+    async with db.read() as conn:
+        org = await accounts.require_org(conn, namespace)
+    if await namespace_level(db, principal, namespace) < Level.ADMIN:
+        raise Denied("only namespace administrators may do this")
+    return org
+
+
+@router.get("/repositoryNamespaces/{namespace}/teamAccess")
+async def list_namespace_access(namespace: str, db: Db, principal: SignedIn) -> dict[str, Any]:
+    org = await _namespace_admin(db, principal, namespace)
+    entries = await grants.namespace_access_list(db, namespace)
+    return {
+        "namespace": org.wire(),
+        "teamAccessList": [
+            {"accessLevel": g.level.wire, "team": _team_wire(g.team)} for g in entries
+        ],
+    }
+
+
+@router.put("/repositoryNamespaces/{namespace}/teamAccess/{team}")
+async def grant_namespace_access(
+    namespace: str, team: str, body: AccessLevel, db: Db, principal: SignedIn
+) -> dict[str, Any]:
+    org = await _namespace_admin(db, principal, namespace)
+    level = _level(body.access_level)
+    granted = await grants.set_namespace_access(db, namespace, team, level)
+    return {"accessLevel": level.wire, "team": _team_wire(granted), "namespace": org.wire()}
+
+
+@router.delete("/repositoryNamespaces/{namespace}/teamAccess/{team}", status_code=204)
+async def revoke_namespace_access(
+    namespace: str, team: str, db: Db, principal: SignedIn
+) -> Response:
+    await _namespace_admin(db, principal, namespace)
+    await grants.remove_namespace_access(db, namespace, team)
+    return Response(status_code=204)
+
+
+# ---- what an account or team may do ---------------------------------------------------------
+
+
+@router.get("/accounts/{user}/repositoryAccess/{namespace}/{repo}")
+async def user_repository_access(
+    user: str, namespace: str, repo: str, db: Db, principal: SignedIn
+) -> dict[str, Any]:
+    if not principal.is_admin and principal.name != user:
+        raise Denied("only administrators may ask about other users")
+    account = await accounts.get(db, user)
+    if account.is_org:
+        raise InvalidInput("repository access is asked for a user")
+    subject = Principal(account.id, account.name, account.is_admin, "query")
+    details = await repositories.details(db, f"{namespace}/{repo}")
+    facts = RepositoryFacts(details.name, details.namespace, details.id, details.visibility)
+    level = await grants.level_on(db, subject, facts) if account.is_active else Level.NONE
+    return {
+        "accessLevel": level.wire,
+        "repository": await _wire(db, details),
+        "user": account.wire(),
+    }
+
+
+@router.get("/accounts/{org}/teams/{team}/repositoryAccess")
+async def team_repository_access(
+    org: str, team: str, db: Db, principal: SignedIn
+) -> dict[str, Any]:
+    if not principal.is_admin and await namespace_level(db, principal, org) < Level.ADMIN:
+        async with db.read() as conn:
+            found = await accounts.require_team(conn, org, team)
+        members = {m.id for m in await accounts.team_members(db, org, team)}
+        if principal.account_id not in members:
+            raise Denied("only the team's members and the organization's owners may ask")
+        del found
+    found_team = await accounts.get_team(db, org, team)
+    levels = await grants.team_repository_access(db, org, team)
+    repos = await repositories.by_ids(db, [rid for rid, _ in levels])
+    wired = dict(zip(repos, await _wire_many(db, list(repos.values())), strict=True))
+    return {
+        "team": found_team.wire(),
+        "repositoryAccessList": [
+            {"accessLevel": level.wire, "repository": wired[rid]}
+            for rid, level in levels
+            if rid in wired
+        ],
+    }

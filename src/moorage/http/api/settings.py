@@ -1,0 +1,33 @@
+"""``/api/v0/meta/settings``: registry-wide settings (system administrators only)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body
+from pydantic import ValidationError
+
+from moorage.db import site_settings
+from moorage.errors import InvalidInput
+from moorage.http.api.common import Admin, Db
+
+router = APIRouter(tags=["settings"])
+
+
+@router.get("/meta/settings")
+async def get_settings(db: Db, principal: Admin) -> dict[str, Any]:
+    return (await site_settings.load(db)).wire()
+
+
+@router.post("/meta/settings")
+async def set_settings(
+    db: Db, principal: Admin, changes: Annotated[dict[str, Any], Body()]
+) -> dict[str, Any]:
+    try:
+        updated = await site_settings.update(db, changes)
+    except ValidationError as exc:
+        problems = [
+            {"setting": ".".join(str(p) for p in e["loc"]), "msg": e["msg"]} for e in exc.errors()
+        ]
+        raise InvalidInput("invalid settings", detail=problems) from exc
+    return updated.wire()
