@@ -134,12 +134,9 @@ uploads = Table(
     "uploads",
     metadata,
     Column("id", String(36), primary_key=True),
-    Column(
-        "repository_id",
-        Integer,
-        ForeignKey("repositories.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    # The repository by name: it is created only when the first blob or manifest lands,
+    # so an upload that never finishes leaves no repository behind.
+    Column("repository", String(255), nullable=False),
     Column("offset", BigInteger, nullable=False),
     Column("hash_algorithm", String(16), nullable=False),
     Column("hash_state", LargeBinary, nullable=False),
@@ -148,6 +145,7 @@ uploads = Table(
     Column("lease_until", DateTime(timezone=True), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_uploads_repository", "repository"),
 )
 
 

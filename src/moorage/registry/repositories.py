@@ -187,7 +187,7 @@ async def remove(db: Database, name: str) -> None:
             raise NoSuchRepository(detail={"name": name})
         await conn.execute(delete(t.tags).where(t.tags.c.repository_id == repo.id))
         await conn.execute(delete(t.manifests).where(t.manifests.c.repository_id == repo.id))
-        await conn.execute(delete(t.uploads).where(t.uploads.c.repository_id == repo.id))
+        await conn.execute(delete(t.uploads).where(t.uploads.c.repository == name))
         await conn.execute(
             delete(t.repository_blobs).where(t.repository_blobs.c.repository_id == repo.id)
         )

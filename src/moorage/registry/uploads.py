@@ -31,6 +31,7 @@ from moorage.errors import (
     SizeInvalid,
 )
 from moorage.oci.digest import Digest
+from moorage.oci.names import validate_name
 from moorage.registry import blobs, repositories
 from moorage.registry.context import RegistryContext
 from moorage.registry.hashstate import ResumableHash
@@ -60,14 +61,14 @@ def _valid_upload_id(upload_id: str) -> str:
 
 
 async def start(ctx: RegistryContext, name: str) -> UploadState:
-    repo = await repositories.ensure(ctx.db, name)
+    validate_name(name)
     upload_id = str(uuid.uuid4())
     now = utcnow()
     async with ctx.db.write() as conn:
         await conn.execute(
             t.uploads.insert().values(
                 id=upload_id,
-                repository_id=repo.id,
+                repository=name,
                 offset=0,
                 hash_algorithm=_HASH,
                 hash_state=ResumableHash(_HASH).state,
@@ -81,11 +82,9 @@ async def start(ctx: RegistryContext, name: str) -> UploadState:
 async def _row(conn: AsyncConnection, name: str, upload_id: str) -> Row[Any]:
     row = (
         await conn.execute(
-            select(t.uploads)
-            .select_from(
-                t.uploads.join(t.repositories, t.repositories.c.id == t.uploads.c.repository_id)
+            select(t.uploads).where(
+                and_(t.uploads.c.id == upload_id, t.uploads.c.repository == name)
             )
-            .where(and_(t.uploads.c.id == upload_id, t.repositories.c.name == name))
         )
     ).first()
     if row is None:
@@ -300,8 +299,9 @@ async def _finish_claimed(
             await writer.close()
         await ctx.storage.move(key, target)
         await ctx.storage.delete(upload_prefix(upload_id))
+    repo = await repositories.ensure(ctx.db, name)
     async with ctx.db.write() as conn:
-        await blobs.link(ctx.db, conn, int(row.repository_id), str(digest), offset)
+        await blobs.link(ctx.db, conn, repo.id, str(digest), offset)
         await conn.execute(delete(t.uploads).where(t.uploads.c.id == upload_id))
     return blobs.BlobInfo(digest, offset, target)
 

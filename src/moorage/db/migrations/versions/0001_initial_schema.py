@@ -86,7 +86,7 @@ def upgrade() -> None:
     op.create_table(
         "uploads",
         sa.Column("id", sa.String(length=36), nullable=False),
-        sa.Column("repository_id", sa.Integer(), nullable=False),
+        sa.Column("repository", sa.String(length=255), nullable=False),
         sa.Column("offset", sa.BigInteger(), nullable=False),
         sa.Column("hash_algorithm", sa.String(length=16), nullable=False),
         sa.Column("hash_state", sa.LargeBinary(), nullable=False),
@@ -94,14 +94,9 @@ def upgrade() -> None:
         sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["repository_id"],
-            ["repositories.id"],
-            name=op.f("fk_uploads_repository_id_repositories"),
-            ondelete="CASCADE",
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_uploads")),
     )
+    op.create_index("ix_uploads_repository", "uploads", ["repository"], unique=False)
     op.create_table(
         "manifest_references",
         sa.Column("parent_id", sa.Integer(), nullable=False),
