@@ -22,6 +22,7 @@ import pytest
 from tests.services import postgres
 
 ROOT = Path(__file__).resolve().parent.parent
+ADMIN = ("admin", "admin-test-password")
 ARTIFACTS = Path(os.environ.get("MOORAGE_TEST_ARTIFACTS", ROOT / "test-artifacts"))
 
 
@@ -55,6 +56,18 @@ class RunningRegistry:
     env: dict[str, str] = field(default_factory=dict)
     extra_args: list[str] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
+    # Site settings applied through the API after each start (tests push to new repositories).
+    site_settings: dict[str, object] = field(
+        default_factory=lambda: {"createRepositoryOnPush": True}
+    )
+
+    @property
+    def admin(self) -> tuple[str, str]:
+        return ADMIN
+
+    @property
+    def database_url(self) -> str:
+        return self.database or f"sqlite:///{(self.data / 'moorage.db').resolve()}"
 
     @property
     def host(self) -> str:
@@ -82,16 +95,23 @@ class RunningRegistry:
         ]
         if self.database:
             cmd += ["--database", self.database]
+        env = {**os.environ, "MOORAGE_ADMIN_PASSWORD": ADMIN[1], **self.env}
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env}
-            )
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"moorage exited: {self.log_path.read_text()[-3000:]}")
             try:
-                if httpx.get(f"{self.url}/v2/", timeout=1.0).status_code == 200:
+                if httpx.get(f"{self.url}/_ping", timeout=1.0).status_code == 200:
+                    if self.site_settings:
+                        r = httpx.post(
+                            f"{self.url}/api/v0/meta/settings",
+                            json=self.site_settings,
+                            auth=ADMIN,
+                            timeout=10.0,
+                        )
+                        r.raise_for_status()
                     return self
             except httpx.HTTPError:
                 pass
@@ -115,7 +135,10 @@ class RunningRegistry:
             self.proc.wait(timeout=10)
 
     def client(self, **kwargs: object) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=60.0, **kwargs)  # type: ignore[arg-type]
+        """An HTTP client signed in as the administrator (``auth=None`` for an anonymous one)."""
+        kwargs.setdefault("auth", ADMIN)
+        kwargs.setdefault("timeout", 60.0)
+        return httpx.Client(base_url=self.url, **kwargs)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")

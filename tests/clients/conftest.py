@@ -15,6 +15,7 @@ so no stale entry can match their blobs.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import json
@@ -35,7 +36,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import RunningRegistry
+from tests.conftest import ADMIN, RunningRegistry
 
 SYSTEM_BLOB_INFO_CACHE = Path("/var/lib/containers/cache")
 DEFAULT_TIMEOUT = 60.0
@@ -231,7 +232,9 @@ def _write_configs(root: Path, host: str) -> None:
             """
         )
     )
-    (root / "auth.json").write_text("{}")
+    # Signed in as the administrator, as `podman login` would leave it.
+    token = base64.b64encode(f"{ADMIN[0]}:{ADMIN[1]}".encode()).decode()
+    (root / "auth.json").write_text(json.dumps({"auths": {host: {"auth": token}}}))
     (root / "docker").mkdir()
     (root / "home").mkdir()
 

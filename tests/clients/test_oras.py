@@ -26,6 +26,7 @@ from tests.clients.conftest import (
     requires,
     sha256,
 )
+from tests.conftest import ADMIN
 
 oras_client = pytest.importorskip("oras.client")
 oras_oci = pytest.importorskip("oras.oci")
@@ -48,7 +49,9 @@ def workdir(
 
 
 def oras(host: str) -> Any:
-    return oras_client.OrasClient(hostname=host, insecure=True)
+    client = oras_client.OrasClient(hostname=host, insecure=True, auth_backend="basic")
+    client.auth.set_basic_auth(*ADMIN)
+    return client
 
 
 def push_subject(cenv: ClientEnv, repo: str) -> tuple[OciImage, Any]:

@@ -34,6 +34,7 @@ from tests.clients.conftest import (
     requires,
     sha256,
 )
+from tests.conftest import ADMIN
 
 pytestmark = pytest.mark.clients
 
@@ -306,6 +307,8 @@ def test_podman_push_of_local_build_streams_chunked(cenv: ClientEnv) -> None:
             "push",
             "-q",
             "--tls-verify=false",
+            "--creds",
+            ":".join(ADMIN),
             local,
             f"docker://{proxy.host}/podman/local:v1",
             timeout=120,

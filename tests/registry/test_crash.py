@@ -70,7 +70,7 @@ def _worker(
     reg: RunningRegistry, worker: int, round_no: int, ledger: Ledger, stop: threading.Event
 ) -> None:
     repo = f"crash/r{round_no}/w{worker % 3}"  # two workers share each repository
-    with httpx.Client(base_url=reg.url, timeout=20.0) as c:
+    with reg.client(timeout=20.0) as c:
         for n in range(MAX_PUSHES_PER_WORKER):
             if stop.is_set():
                 return

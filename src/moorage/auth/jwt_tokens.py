@@ -57,7 +57,9 @@ class TokenSigner:
         async with db.read() as conn:
             row = (
                 await conn.execute(
-                    select(t.signing_keys).order_by(t.signing_keys.c.created_at).limit(1)
+                    select(t.signing_keys)
+                    .order_by(t.signing_keys.c.created_at, t.signing_keys.c.kid)
+                    .limit(1)
                 )
             ).first()
         if row is None:
@@ -80,7 +82,9 @@ class TokenSigner:
                 )
                 row = (
                     await conn.execute(
-                        select(t.signing_keys).order_by(t.signing_keys.c.created_at).limit(1)
+                        select(t.signing_keys)
+                        .order_by(t.signing_keys.c.created_at, t.signing_keys.c.kid)
+                        .limit(1)
                     )
                 ).first()
         assert row is not None

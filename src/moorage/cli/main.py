@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import sys
 from pathlib import Path
 
 from moorage import __version__, logs
+from moorage.auth import accounts
 from moorage.config import Settings, load_settings
+from moorage.db.engine import Database
 from moorage.db.migrate import upgrade
 from moorage.errors import ConfigError
 
@@ -42,6 +45,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings.data.mkdir(parents=True, exist_ok=True)
     if settings.migrate_on_start:
         upgrade(settings.database_url)
+    _bootstrap_admin(settings)
     from moorage.http.asgi import SETTINGS_ENV
 
     os.environ[SETTINGS_ENV] = settings.model_dump_json()
@@ -73,6 +77,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
         timeout_keep_alive=30,
     )
     return 0
+
+
+def _bootstrap_admin(settings: Settings) -> None:
+    """Create the first administrator; a generated password is printed once, never logged."""
+
+    async def run() -> str | None:
+        db = Database(settings.database_url)
+        try:
+            password = (
+                settings.admin_password.get_secret_value() if settings.admin_password else None
+            )
+            return await accounts.bootstrap_admin(db, settings.admin_name, password)
+        finally:
+            await db.close()
+
+    generated = asyncio.run(run())
+    if generated:
+        print(
+            f"\nFirst administrator created: user {settings.admin_name!r}, password {generated}\n"
+            "It is shown this once; change it with the API or set MOORAGE_ADMIN_PASSWORD.\n",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:

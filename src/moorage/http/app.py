@@ -6,13 +6,17 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
+from moorage.auth.credentials import Authenticator
+from moorage.auth.jwt_tokens import TokenSigner
 from moorage.config import Settings
 from moorage.db.engine import Database
-from moorage.http import ping
+from moorage.http import ping, token
+from moorage.http.access import AccessPolicy
 from moorage.http.accesslog import AccessLog
-from moorage.http.authz import Authorizer, OpenAccess
+from moorage.http.api.app import api_v0, enzi_v0
+from moorage.http.authn import RbacAuthorizer
 from moorage.http.v2 import routes as v2
 from moorage.registry.context import RegistryContext
 from moorage.storage.base import StorageDriver
@@ -23,21 +27,32 @@ def make_storage(settings: Settings) -> StorageDriver:
     return FilesystemDriver(settings.storage_root)
 
 
-def create_app(settings: Settings, authorizer: Authorizer | None = None) -> AccessLog:
+def create_app(settings: Settings) -> AccessLog:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         db = Database(settings.database_url)
-        app.state.registry = RegistryContext(
-            db=db, storage=make_storage(settings), settings=settings
+        ctx = RegistryContext(db=db, storage=make_storage(settings), settings=settings)
+        app.state.registry = ctx
+        app.state.authorizer = RbacAuthorizer(
+            AccessPolicy(ctx),
+            Authenticator(db),
+            await TokenSigner.load_or_create(db, settings.token_issuer),
+            settings,
         )
-        app.state.authorizer = authorizer or OpenAccess()
         try:
             yield
         finally:
             await db.close()
 
     app = Starlette(
-        routes=[Route("/_ping", ping.ping, methods=["GET", "HEAD"]), *v2.routes()],
+        routes=[
+            Route("/_ping", ping.ping, methods=["GET", "HEAD"]),
+            *token.routes(),
+            *v2.routes(),
+        ],
         lifespan=lifespan,
+    )
+    app.router.routes.extend(
+        [Mount("/api/v0", api_v0(app.state)), Mount("/enzi/v0", enzi_v0(app.state))]
     )
     return AccessLog(app)

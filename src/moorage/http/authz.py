@@ -1,8 +1,7 @@
 """The authorization seam: every route states the access it needs before it acts.
 
-Each /v2 handler calls ``authorize(request, Access(...))`` first. Until accounts
-exist the app runs with ``OpenAccess`` (allowed on loopback); the identity issue
-replaces it with token/basic authentication and RBAC without touching a route.
+Each /v2 handler calls ``authorize(request, Access(...))`` first; the authorizer
+(``http.authn.RbacAuthorizer``) authenticates the caller and applies DTR's rules.
 """
 
 from __future__ import annotations
@@ -10,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from sqlalchemy.sql.elements import ColumnElement
 from starlette.requests import Request
 
 
@@ -30,20 +30,26 @@ class Access:
 
 
 CATALOG = Access("registry", "catalog", frozenset({"*"}))
+# ``GET /v2/``: any authenticated caller (it is how clients discover the token service).
+BASE = Access("registry", "base", frozenset())
 
 
 class Authorizer(Protocol):
     async def authorize(self, request: Request, access: Access) -> None:
         """Return when allowed; raise ``Unauthorized`` (401) or ``Denied`` (403) otherwise."""
 
+    async def visible(self, request: Request) -> ColumnElement[bool]:
+        """SQL condition on ``repositories`` selecting those the caller may pull."""
 
-class OpenAccess:
-    """Everything allowed: the registry before authentication is configured."""
 
-    async def authorize(self, request: Request, access: Access) -> None:
-        return None
+def _authorizer(request: Request) -> Authorizer:
+    authorizer: Authorizer = request.app.state.authorizer
+    return authorizer
 
 
 async def authorize(request: Request, access: Access) -> None:
-    authorizer: Authorizer = request.app.state.authorizer
-    await authorizer.authorize(request, access)
+    await _authorizer(request).authorize(request, access)
+
+
+async def visible(request: Request) -> ColumnElement[bool]:
+    return await _authorizer(request).visible(request)

@@ -39,10 +39,13 @@ async def tags(
     return names, False
 
 
-async def catalog(ctx: RegistryContext, limit: int, last: str | None) -> tuple[list[str], bool]:
+async def catalog(
+    ctx: RegistryContext, limit: int, last: str | None, visible: ColumnElement[bool]
+) -> tuple[list[str], bool]:
+    """Repository names after ``last`` among those ``visible`` selects; and whether more follow."""
     async with ctx.db.read() as conn:
         column = _bytewise(ctx, t.repositories.c.name)
-        query = select(t.repositories.c.name)
+        query = select(t.repositories.c.name).where(visible)
         if last:
             query = query.where(and_(column > last))
         query = query.order_by(column).limit(limit + 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -13,6 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from tests.conftest import ADMIN
+
+# Raw requests sign in as the administrator, like the httpx clients the fixtures hand out.
+ADMIN_AUTH = "Basic " + base64.b64encode(f"{ADMIN[0]}:{ADMIN[1]}".encode()).decode()
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -273,7 +279,7 @@ def raw_request(
     """One request over a raw socket with the path sent exactly as given (no client-side
     normalisation of ``..`` or percent-escapes); returns status, headers (lower-case) and body."""
     lines = [f"{method} {target} HTTP/1.1", f"Host: {host}", "Connection: close"]
-    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    lines += [f"{k}: {v}" for k, v in {"Authorization": ADMIN_AUTH, **(headers or {})}.items()]
     if body and not any(k.lower() == "content-length" for k in headers or {}):
         lines.append(f"Content-Length: {len(body)}")
     request = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
@@ -306,7 +312,7 @@ def send_truncated(
     marker = uuid.uuid4().hex
     target = f"{target}{'&' if '?' in target else '?'}trace={marker}"
     lines = [f"{method} {target} HTTP/1.1", f"Host: {host}"]
-    lines += [f"{k}: {v}" for k, v in headers.items()]
+    lines += [f"{k}: {v}" for k, v in {"Authorization": ADMIN_AUTH, **headers}.items()]
     lines.append(f"Content-Length: {declared_length}")
     raw_exchange(host, ("\r\n".join(lines) + "\r\n\r\n").encode() + sent, close_after_send=True)
     eventually(lambda: marker in log_path.read_text(errors="replace"), timeout)

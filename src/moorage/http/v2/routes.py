@@ -28,7 +28,7 @@ from moorage.errors import (
     SizeInvalid,
     Unsupported,
 )
-from moorage.http.authz import CATALOG, Access, authorize
+from moorage.http.authz import BASE, CATALOG, Access, authorize, visible
 from moorage.http.errors import oci_error_response, unexpected_error_response
 from moorage.oci import mediatypes as mt
 from moorage.oci.digest import Digest
@@ -125,6 +125,7 @@ def _page_size(request: Request, default: int | None) -> int | None:
 
 
 async def base(request: Request) -> Response:
+    await authorize(request, BASE)
     return Response(b"{}", media_type="application/json")
 
 
@@ -398,7 +399,7 @@ async def catalog(request: Request) -> Response:
     n = _page_size(request, DEFAULT_CATALOG_PAGE)
     assert n is not None
     last = request.query_params.get("last")
-    names, more = await listing.catalog(_ctx(request), n, last)
+    names, more = await listing.catalog(_ctx(request), n, last, await visible(request))
     headers = {}
     if more and names:
         headers["Link"] = _link("/v2/_catalog", n, names[-1])
