@@ -56,6 +56,7 @@ class RunningRegistry:
     env: dict[str, str] = field(default_factory=dict)
     extra_args: list[str] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
+    scheme: str = "http"
     # Site settings applied through the API after each start (tests push to new repositories).
     site_settings: dict[str, object] = field(
         default_factory=lambda: {"createRepositoryOnPush": True}
@@ -75,7 +76,7 @@ class RunningRegistry:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}"
+        return f"{self.scheme}://{self.host}"
 
     @property
     def log_path(self) -> Path:
@@ -103,16 +104,16 @@ class RunningRegistry:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"moorage exited: {self.log_path.read_text()[-3000:]}")
             try:
-                if httpx.get(f"{self.url}/_ping", timeout=1.0).status_code == 200:
-                    if self.site_settings:
-                        r = httpx.post(
-                            f"{self.url}/api/v0/meta/settings",
-                            json=self.site_settings,
-                            auth=ADMIN,
-                            timeout=10.0,
-                        )
-                        r.raise_for_status()
-                    return self
+                with httpx.Client(verify=False, timeout=10.0) as probe:
+                    if probe.get(f"{self.url}/_ping", timeout=1.0).status_code == 200:
+                        if self.site_settings:
+                            r = probe.post(
+                                f"{self.url}/api/v0/meta/settings",
+                                json=self.site_settings,
+                                auth=ADMIN,
+                            )
+                            r.raise_for_status()
+                        return self
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)

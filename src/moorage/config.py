@@ -23,6 +23,11 @@ class Settings(BaseSettings):
     tls_cert: Path | None = None
     tls_key: Path | None = None
     workers: int = Field(default=1, ge=1, le=64)
+    server: str = Field(
+        default="granian",
+        pattern="^(granian|uvicorn)$",
+        description="ASGI server: granian (Rust I/O, zero-copy file responses) or uvicorn",
+    )
     log_level: str = "info"
     log_format: str = Field(default="json", pattern="^(json|text)$")
     max_manifest_bytes: int = 4 * 1024 * 1024

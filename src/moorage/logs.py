@@ -56,3 +56,23 @@ def configure(level: str = "info", fmt: str = "json") -> None:
         lg = logging.getLogger(name)
         lg.handlers[:] = []
         lg.propagate = True
+
+
+def dict_config(level: str = "info", fmt: str = "json") -> dict[str, Any]:
+    """The same formatting as ``configure``, as a ``logging.config`` dict (for server processes)."""
+    formatter: dict[str, Any] = (
+        {"()": JsonFormatter}
+        if fmt == "json"
+        else {"()": TextFormatter, "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+    )
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"moorage": formatter},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "moorage"}},
+        "root": {"handlers": ["stderr"], "level": level.upper()},
+        "loggers": {
+            name: {"handlers": [], "propagate": True, "level": level.upper()}
+            for name in ("_granian", "granian")
+        },
+    }

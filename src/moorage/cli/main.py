@@ -38,6 +38,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         workers=args.workers,
+        server=args.server,
     )
     logs.configure(settings.log_level, settings.log_format)
     if (settings.tls_cert is None) != (settings.tls_key is None):
@@ -49,18 +50,48 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from moorage.http.asgi import SETTINGS_ENV
 
     os.environ[SETTINGS_ENV] = settings.model_dump_json()
-    import uvicorn
-
     log.info(
         "starting",
         extra={
             "listen": settings.listen,
             "data": str(settings.data.resolve()),
             "workers": settings.workers,
+            "server": settings.server,
             "tls": settings.tls_cert is not None,
             "version": __version__,
         },
     )
+    if settings.server == "granian":
+        _serve_granian(settings)
+    else:
+        _serve_uvicorn(settings)
+    return 0
+
+
+def _serve_granian(settings: Settings) -> None:
+    from granian.constants import Interfaces, Loops, SSLProtocols
+    from granian.server import Server
+
+    Server(
+        "moorage.http.asgi:factory",
+        factory=True,
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.ASGI,
+        workers=settings.workers,
+        loop=Loops.uvloop,
+        ssl_cert=settings.tls_cert,
+        ssl_key=settings.tls_key,
+        ssl_protocol_min=SSLProtocols.tls12,
+        log_access=False,
+        log_level=settings.log_level.lower(),  # type: ignore[arg-type]
+        log_dictconfig=logs.dict_config(settings.log_level, settings.log_format),
+    ).serve()
+
+
+def _serve_uvicorn(settings: Settings) -> None:
+    import uvicorn
+
     uvicorn.run(
         "moorage.http.asgi:factory",
         factory=True,
@@ -76,7 +107,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         server_header=False,
         timeout_keep_alive=30,
     )
-    return 0
 
 
 def _bootstrap_admin(settings: Settings) -> None:
@@ -122,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-cert", type=Path, help="TLS certificate (PEM)")
     serve.add_argument("--tls-key", type=Path, help="TLS private key (PEM)")
     serve.add_argument("--workers", type=int, help="worker processes (MOORAGE_WORKERS)")
+    serve.add_argument(
+        "--server", choices=["granian", "uvicorn"], help="ASGI server (MOORAGE_SERVER)"
+    )
     serve.set_defaults(func=cmd_serve)
 
     migrate = sub.add_parser("migrate", help="create or upgrade the database schema")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import re
 import time
 import uuid
@@ -54,6 +56,9 @@ class AccessLog:
                 ]
             elif message["type"] == "http.response.body":
                 sent += len(message.get("body", b""))
+            elif message["type"] == "http.response.pathsend":
+                with contextlib.suppress(OSError):
+                    sent += os.stat(message["path"]).st_size
             await send(message)
 
         try:
