@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -98,7 +99,10 @@ class RunningRegistry:
             cmd += ["--database", self.database]
         env = {**os.environ, "MOORAGE_ADMIN_PASSWORD": ADMIN[1], **self.env}
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+            # A session of its own, so a crash can take the server's worker processes too.
+            self.proc = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -124,16 +128,32 @@ class RunningRegistry:
             return
         self.proc.send_signal(signal.SIGTERM)
         try:
-            self.proc.wait(timeout=10)
+            self.proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+            self.kill()
+        self._reap_group()
 
     def kill(self) -> None:
-        """SIGKILL, as a crash would."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
+        """SIGKILL to the server and its workers at once, as a crash (or the OOM killer) would."""
+        if self.proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        self._reap_group()
+
+    def _reap_group(self) -> None:
+        """Wait until no process of the server's session is left (workers exit after the parent)."""
+        assert self.proc is not None
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(self.proc.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
 
     def client(self, **kwargs: object) -> httpx.Client:
         """An HTTP client signed in as the administrator (``auth=None`` for an anonymous one)."""
