@@ -272,3 +272,59 @@ def test_no_secret_in_logs(world: World, registry: RunningRegistry) -> None:
     log = registry.log_path.read_text()
     for needle in (PASSWORD, secret, tok, registry.admin[1]):
         assert needle not in log
+
+
+def test_no_refresh_token_for_an_access_token_login(world: World) -> None:
+    """A refresh token minted for an access-token login would outlive the token's revocation."""
+    user = world.creds("dave")
+    assert user is not None
+    created = world.client.post("/api/v0/api_tokens", json={"tokenLabel": "no-refresh"}, auth=user)
+    secret, hashed = created.json()["token"], created.json()["hashedToken"]
+    body = token(world, (user[0], secret), offline_token="true", client_id="docker")
+    assert body["token"] and "refresh_token" not in body
+    r = world.client.post(
+        "/auth/token",
+        data={
+            "grant_type": "password",
+            "username": user[0],
+            "password": secret,
+            "service": "moorage",
+            "access_type": "offline",
+        },
+    )
+    assert r.status_code == 200 and "refresh_token" not in r.json()
+    assert "refresh_token" in token(world, user, offline_token="true")  # a password login gets one
+    assert world.client.delete(f"/api/v0/api_tokens/{hashed}", auth=user).status_code == 204
+
+
+def test_deactivation_and_password_change_end_refresh_tokens(world: World) -> None:
+    name = world.name("hank")
+    r = world.api("POST", "/enzi/v0/accounts", json={"name": name, "password": PASSWORD})
+    assert r.status_code == 201
+
+    def refresh_works(refresh: object) -> bool:
+        r = world.client.post(
+            "/auth/token",
+            data={"grant_type": "refresh_token", "refresh_token": refresh, "service": "moorage"},
+        )
+        return r.status_code == 200
+
+    first = token(world, (name, PASSWORD), offline_token="true")["refresh_token"]
+    assert refresh_works(first)
+    assert (
+        world.api("PATCH", f"/enzi/v0/accounts/{name}", json={"isActive": False}).status_code == 200
+    )
+    assert (
+        world.api("PATCH", f"/enzi/v0/accounts/{name}", json={"isActive": True}).status_code == 200
+    )
+    assert not refresh_works(first)  # reactivation does not bring old logins back
+    second = token(world, (name, PASSWORD), offline_token="true")["refresh_token"]
+    assert refresh_works(second)
+    new_password = "another-long-password"
+    r = world.api(
+        "PATCH", f"/enzi/v0/accounts/{name}", auth=(name, PASSWORD), json={"password": new_password}
+    )
+    assert r.status_code == 200
+    assert not refresh_works(second)
+    assert world.client.get("/v2/", auth=(name, PASSWORD)).status_code == 401
+    assert world.client.get("/v2/", auth=(name, new_password)).status_code == 200

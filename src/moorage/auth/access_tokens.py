@@ -164,10 +164,13 @@ async def revoke(db: Database, hashed: str) -> None:
         raise NoSuchToken(detail={"hashedToken": hashed[:64]})
 
 
-async def revoke_all(db: Database, account_id: int) -> None:
+async def revoke_all(db: Database, account_id: int, kinds: tuple[str, ...] = (API,)) -> None:
     async with db.write() as conn:
         await conn.execute(
             delete(t.access_tokens).where(
-                and_(t.access_tokens.c.account_id == account_id, t.access_tokens.c.kind == API)
+                and_(
+                    t.access_tokens.c.account_id == account_id,
+                    t.access_tokens.c.kind.in_(kinds),
+                )
             )
         )

@@ -14,7 +14,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("moorage.access")
 _SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-_SECRET_PARAMS = re.compile(r"(?i)(token|password|secret|signature|credential)")
+_SECRET_PARAMS = frozenset(
+    {"password", "secret", "token", "access_token", "refresh_token", "signature", "credential"}
+)
 
 
 def _redacted_query(query: bytes) -> str:
@@ -23,7 +25,7 @@ def _redacted_query(query: bytes) -> str:
     parts = []
     for pair in query.decode("latin-1").split("&"):
         key, sep, _value = pair.partition("=")
-        parts.append(f"{key}=REDACTED" if sep and _SECRET_PARAMS.search(key) else pair)
+        parts.append(f"{key}=REDACTED" if sep and key.lower() in _SECRET_PARAMS else pair)
     return "?" + "&".join(parts)
 
 

@@ -87,7 +87,9 @@ async def _token_response(
         "expires_in": settings.token_ttl,
         "issued_at": dt.datetime.fromtimestamp(issued, dt.UTC).isoformat().replace("+00:00", "Z"),
     }
-    if offline and principal.account_id is not None:
+    # No refresh token for a login with an access token: it would outlive the access token's
+    # revocation. Clients then keep the access token itself and present it on every login.
+    if offline and principal.account_id is not None and principal.via != "access-token":
         refresh, _ = await access_tokens.issue(
             authorizer.ctx_db,
             principal.account_id,

@@ -112,7 +112,11 @@ async def update_account(
         raise Denied("only system administrators may change other accounts or admin status")
     account = await accounts.modify(db, name, changes)
     if changes.get("isActive") is False:
-        await access_tokens.revoke_all(db, account.id)
+        # Deactivation ends every session: API tokens and the refresh tokens of docker logins.
+        await access_tokens.revoke_all(db, account.id, (access_tokens.API, access_tokens.REFRESH))
+    elif "password" in changes:
+        # A new password ends the logins made with the old one.
+        await access_tokens.revoke_all(db, account.id, (access_tokens.REFRESH,))
     return account.wire()
 
 
