@@ -1,4 +1,4 @@
-"""``/api/v0/meta/settings``: createRepositoryOnPush and readOnlyRegistry, as DTR users script them."""
+"""/api/v0/meta/settings: createRepositoryOnPush and readOnlyRegistry, as DTR users use them."""
 
 from __future__ import annotations
 
