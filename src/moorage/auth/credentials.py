@@ -4,6 +4,10 @@ Argon2 is slow on purpose, and clients send Basic credentials on every /v2
 request; a verified (password hash, secret) pair is remembered in this process
 for a short time, keyed by a keyed hash, so a changed password (a new hash) or a
 deactivated account (checked on every request) takes effect at once.
+
+With LDAP on (``moorage.auth.ldap``), an imported account signs in with its directory password
+(a bind as its DN), and a name the registry does not know yet may be provisioned from the
+directory at its first login. Local accounts keep their Argon2 hashes; access tokens work for both.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import time
 from sqlalchemy import delete, select
 
 from moorage.auth import access_tokens, accounts
+from moorage.auth.ldap import LdapService
 from moorage.auth.levels import Principal
 from moorage.auth.passwords import verify_password
 from moorage.db import tables as t
@@ -31,8 +36,9 @@ _CACHE_MAX = 10_000
 
 
 class Authenticator:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, directory: LdapService | None = None) -> None:
         self.db = db
+        self.directory = directory
         self._key = secrets.token_bytes(32)
         self._verified: dict[bytes, float] = {}
 
@@ -45,6 +51,10 @@ class Authenticator:
         async with self.db.read() as conn:
             account = await accounts.find(conn, name)
         principal = await self._verify(account, secret)
+        if principal is None and account is None and self.directory is not None:
+            created = await self.directory.provision(name, secret)
+            if created is not None:
+                principal = Principal(created.id, created.name, created.is_admin, "ldap")
         if principal is None:
             await self._record_failure(name)
             raise Unauthorized("invalid username or password")
@@ -58,6 +68,12 @@ class Authenticator:
             token_owner = await access_tokens.resolve(self.db, secret, kind=access_tokens.API)
             if token_owner == account.id:
                 return Principal(account.id, account.name, account.is_admin, "access-token")
+        if account is not None and account.is_imported and self.directory is not None:
+            bound = await self.directory.check_imported(account.id, secret)
+            if bound is not None:  # None: LDAP is off, the local password (if any) decides
+                return (
+                    Principal(account.id, account.name, account.is_admin, "ldap") if bound else None
+                )
         stored = account.password_hash if account is not None else None
         if stored is not None:
             key = self._cache_key(stored, secret)

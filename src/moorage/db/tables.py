@@ -164,6 +164,9 @@ accounts = Table(
     Column("is_active", Boolean, nullable=False, server_default=true()),
     Column("is_imported", Boolean, nullable=False, server_default=false()),
     Column("ldap_dn", String(1024), nullable=True),
+    # Set when the directory sync deactivated the account (so a later sync that finds the
+    # user again re-activates it, while an administrator's deactivation stays).
+    Column("ldap_deactivated", Boolean, nullable=False, server_default=false()),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
@@ -184,8 +187,15 @@ teams = Table(
     Column("org_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
     Column("name", String(255), nullable=False),
     Column("description", String(1024), nullable=False, server_default=""),
+    # Member sync from the directory (enzi's memberSyncConfig): the members of a group entry
+    # (ldap_group_dn, its ldap_group_member_attr) or the entries a search finds.
+    Column("ldap_sync_enabled", Boolean, nullable=False, server_default=false()),
+    Column("ldap_select_group_members", Boolean, nullable=False, server_default=true()),
     Column("ldap_group_dn", String(1024), nullable=True),
+    Column("ldap_group_member_attr", String(255), nullable=False, server_default="member"),
+    Column("ldap_search_base_dn", String(1024), nullable=True),
     Column("ldap_filter", String(1024), nullable=True),
+    Column("ldap_search_subtree", Boolean, nullable=False, server_default=false()),
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("org_id", "name", name="uq_teams_org_name"),
 )
@@ -267,4 +277,7 @@ ldap_syncs = Table(
     Column("finished_at", DateTime(timezone=True), nullable=True),
     Column("status", String(16), nullable=False),
     Column("result", Text, nullable=False, server_default="{}"),
+    Column("trigger", String(16), nullable=False, server_default="manual"),
+    Column("runner", String(255), nullable=False, server_default=""),
+    Index("ix_ldap_syncs_started_at", "started_at"),
 )

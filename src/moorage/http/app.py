@@ -10,6 +10,8 @@ from starlette.routing import Mount, Route
 
 from moorage.auth.credentials import Authenticator
 from moorage.auth.jwt_tokens import TokenSigner
+from moorage.auth.ldap import LdapService, PeriodicSync
+from moorage.auth.secretbox import SecretBox
 from moorage.config import Settings
 from moorage.db.engine import Database
 from moorage.http import ping, token
@@ -33,15 +35,21 @@ def create_app(settings: Settings) -> AccessLog:
         db = Database(settings.database_url)
         ctx = RegistryContext(db=db, storage=make_storage(settings), settings=settings)
         app.state.registry = ctx
+        directory = LdapService(db, SecretBox.in_data_folder(settings.data))
+        app.state.ldap = directory
         app.state.authorizer = RbacAuthorizer(
             AccessPolicy(ctx),
-            Authenticator(db),
+            Authenticator(db, directory),
             await TokenSigner.load_or_create(db, settings.token_issuer),
             settings,
         )
+        periodic = PeriodicSync(directory)
+        app.state.ldap_periodic = periodic
+        periodic.start()
         try:
             yield
         finally:
+            await periodic.stop()
             await db.close()
 
     app = Starlette(

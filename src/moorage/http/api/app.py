@@ -8,7 +8,7 @@ from starlette.datastructures import State
 
 from moorage import __version__
 from moorage.errors import MoorageError
-from moorage.http.api import accounts, repositories, settings, tokens
+from moorage.http.api import accounts, ldap, repositories, settings, tokens
 from moorage.http.api.common import (
     moorage_error_handler,
     unexpected_error_handler,
@@ -42,4 +42,5 @@ def api_v0(state: State) -> FastAPI:
 def enzi_v0(state: State) -> FastAPI:
     app = _app("Moorage accounts (enzi /enzi/v0)", state)
     app.include_router(accounts.router)
+    app.include_router(ldap.router)
     return app
