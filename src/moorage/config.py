@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,12 @@ class Settings(BaseSettings):
     )
     tls_cert: Path | None = None
     tls_key: Path | None = None
-    workers: int = Field(default=1, ge=1, le=64)
+    workers: int = Field(
+        default_factory=lambda: min(os.cpu_count() or 1, 4),
+        ge=1,
+        le=64,
+        description="serving processes (default: one per core, at most 4)",
+    )
     server: str = Field(
         default="granian",
         pattern="^(granian|uvicorn)$",

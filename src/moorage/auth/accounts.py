@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from moorage.auth.passwords import hash_password
 from moorage.db import tables as t
-from moorage.db.engine import Database, utcnow
+from moorage.db.engine import Connection, Database, utcnow
 from moorage.errors import (
     AccountExists,
     InvalidInput,
@@ -100,12 +99,12 @@ def validate_password(password: str) -> str:
     return password
 
 
-async def find(conn: AsyncConnection, name: str) -> Account | None:
+async def find(conn: Connection, name: str) -> Account | None:
     row = (await conn.execute(select(t.accounts).where(t.accounts.c.name == name))).first()
     return None if row is None else _account(row)
 
 
-async def by_id(conn: AsyncConnection, account_id: int) -> Account | None:
+async def by_id(conn: Connection, account_id: int) -> Account | None:
     row = (await conn.execute(select(t.accounts).where(t.accounts.c.id == account_id))).first()
     return None if row is None else _account(row)
 
@@ -236,14 +235,14 @@ async def bootstrap_admin(db: Database, name: str, password: str | None) -> str 
 # ---- organizations -------------------------------------------------------------------------
 
 
-async def require_org(conn: AsyncConnection, name: str) -> Account:
+async def require_org(conn: Connection, name: str) -> Account:
     org = await find(conn, name)
     if org is None or not org.is_org:
         raise NoSuchAccount(f"no organization named {name!r}", detail={"name": name})
     return org
 
 
-async def require_user(conn: AsyncConnection, name: str) -> Account:
+async def require_user(conn: Connection, name: str) -> Account:
     user = await find(conn, name)
     if user is None or user.is_org:
         raise NoSuchAccount(f"no user named {name!r}", detail={"name": name})
@@ -294,7 +293,7 @@ async def org_members(db: Database, org_name: str) -> list[tuple[Account, bool]]
         return [(_account(r), bool(r.is_owner)) for r in rows]
 
 
-async def is_org_owner(conn: AsyncConnection, org_id: int, user_id: int) -> bool:
+async def is_org_owner(conn: Connection, org_id: int, user_id: int) -> bool:
     row = (
         await conn.execute(
             select(t.org_members.c.is_owner).where(
@@ -312,7 +311,7 @@ def _team(row: Any, org_name: str) -> Team:
     return Team(row.id, row.org_id, org_name, row.name, row.description)
 
 
-async def find_team(conn: AsyncConnection, org: Account, team_name: str) -> Team | None:
+async def find_team(conn: Connection, org: Account, team_name: str) -> Team | None:
     row = (
         await conn.execute(
             select(t.teams).where(and_(t.teams.c.org_id == org.id, t.teams.c.name == team_name))
@@ -321,7 +320,7 @@ async def find_team(conn: AsyncConnection, org: Account, team_name: str) -> Team
     return None if row is None else _team(row, org.name)
 
 
-async def require_team(conn: AsyncConnection, org_name: str, team_name: str) -> Team:
+async def require_team(conn: Connection, org_name: str, team_name: str) -> Team:
     org = await require_org(conn, org_name)
     team = await find_team(conn, org, team_name)
     if team is None:

@@ -5,13 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import and_, delete, or_, select, true
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from moorage.auth import accounts
 from moorage.auth.levels import Level, Principal, RepositoryFacts, effective_level
 from moorage.db import tables as t
-from moorage.db.engine import Database
+from moorage.db.engine import Connection, Database
 from moorage.errors import NoSuchTeam
 
 
@@ -21,7 +20,7 @@ class TeamGrant:
     level: Level
 
 
-async def namespace_level(conn: AsyncConnection, principal: Principal, namespace: str) -> Level:
+async def namespace_level(conn: Connection, principal: Principal, namespace: str) -> Level:
     """Level on the whole namespace: own namespace or org owner → admin; else namespace grants."""
     if principal.is_admin:
         return Level.ADMIN
@@ -61,7 +60,7 @@ async def namespace_level(conn: AsyncConnection, principal: Principal, namespace
 
 
 async def repository_team_level(
-    conn: AsyncConnection, principal: Principal, repository_id: int
+    conn: Connection, principal: Principal, repository_id: int
 ) -> Level:
     if principal.account_id is None:
         return Level.NONE

@@ -53,12 +53,11 @@ from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import parse_dn
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy import and_, desc, func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from moorage.auth import access_tokens, accounts
 from moorage.auth.secretbox import SecretBox
 from moorage.db import tables as t
-from moorage.db.engine import Database, as_utc, utcnow
+from moorage.db.engine import Connection, Database, as_utc, utcnow
 from moorage.errors import AccountExists, InvalidInput, NotFound
 
 log = logging.getLogger("moorage.ldap")
@@ -846,7 +845,7 @@ class LdapService:
         result = await self._run(sync_id, stored)
         return result, claimed_at + dt.timedelta(seconds=stored.config.sync_interval_seconds)
 
-    async def _insert_run(self, conn: AsyncConnection, trigger: str) -> int:
+    async def _insert_run(self, conn: Connection, trigger: str) -> int:
         row = (
             await conn.execute(
                 t.ldap_syncs.insert()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from moorage import __version__, logs
 from moorage.auth import accounts
+from moorage.auth.jwt_tokens import TokenSigner
 from moorage.config import Settings, load_settings
 from moorage.db.engine import Database
 from moorage.db.migrate import upgrade
@@ -46,7 +47,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings.data.mkdir(parents=True, exist_ok=True)
     if settings.migrate_on_start:
         upgrade(settings.database_url)
-    _bootstrap_admin(settings)
+    _bootstrap(settings)
     from moorage.http.asgi import SETTINGS_ENV
 
     os.environ[SETTINGS_ENV] = settings.model_dump_json()
@@ -109,12 +110,14 @@ def _serve_uvicorn(settings: Settings) -> None:
     )
 
 
-def _bootstrap_admin(settings: Settings) -> None:
-    """Create the first administrator; a generated password is printed once, never logged."""
+def _bootstrap(settings: Settings) -> None:
+    """Before any worker starts: the token signing key, and the first administrator
+    (a generated password is printed once, never logged)."""
 
     async def run() -> str | None:
         db = Database(settings.database_url)
         try:
+            await TokenSigner.load_or_create(db, settings.token_issuer)
             password = (
                 settings.admin_password.get_secret_value() if settings.admin_password else None
             )

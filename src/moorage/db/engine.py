@@ -1,20 +1,27 @@
-"""The database handle: an async SQLAlchemy engine with read and write transactions.
+"""The database handle: read and write transactions over SQLAlchemy Core.
 
-SQLite (the embedded default) runs in WAL mode; write transactions start with
-``BEGIN IMMEDIATE`` and are serialized inside the process, so readers never block
-and writers never deadlock upgrading a shared lock. PostgreSQL uses plain
-transactions at READ COMMITTED.
+PostgreSQL goes through the async engine (asyncpg) at READ COMMITTED.
+
+SQLite, the embedded default, runs in WAL mode through the standard ``sqlite3``
+driver, executed inline on the event loop: an indexed SQLite read takes tens of
+microseconds, several times less than handing each statement to a worker thread
+(aiosqlite measured about six times slower per query here). Readers never wait in
+WAL mode. Writers are serialized inside the process by a lock; the steps that may
+wait on another process (``BEGIN IMMEDIATE`` taking the write lock, and the commit)
+run in a worker thread, so the loop never blocks on another process's transaction.
 """
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import Connection as SyncConnection
+from sqlalchemy import CursorResult, Engine, Executable, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -65,46 +72,97 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+class Connection(abc.ABC):
+    """A connection inside a transaction, whichever database runs it."""
+
+    @abc.abstractmethod
+    async def execute(self, statement: Executable, parameters: Any = None) -> CursorResult[Any]:
+        """Run one statement (``parameters``: a dict, or a list of dicts for executemany)."""
+
+
+class _AsyncConnection(Connection):
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def execute(self, statement: Executable, parameters: Any = None) -> CursorResult[Any]:
+        return await self._conn.execute(statement, parameters)
+
+
+class _InlineConnection(Connection):
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: SyncConnection) -> None:
+        self._conn = conn
+
+    async def execute(self, statement: Executable, parameters: Any = None) -> CursorResult[Any]:
+        return self._conn.execute(statement, parameters)
+
+
 class Database:
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
         self.is_sqlite = make_url(url).drivername.startswith("sqlite")
-        kwargs: dict[str, Any] = {}
-        if not self.is_sqlite:
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
-        self.engine: AsyncEngine = create_async_engine(async_url(url), **kwargs)
-        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._write_lock = asyncio.Lock()
+        self._async: AsyncEngine | None = None
+        self._sync: Engine | None = None
         if self.is_sqlite:
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-            event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
+            self._sync = create_engine(
+                sync_url(url),
+                connect_args={"check_same_thread": False},
+                pool_size=pool_size,
+                max_overflow=pool_size,
+            )
+            event.listen(self._sync, "connect", _sqlite_pragmas)
+            event.listen(self._sync, "begin", _sqlite_begin)
+        else:
+            self._async = create_async_engine(
+                async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            )
 
     @property
     def safe_url(self) -> str:
         return make_url(self.url).render_as_string(hide_password=True)
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn, conn.begin():
-            yield conn
+    async def read(self) -> AsyncIterator[Connection]:
+        if self._sync is not None:
+            with self._sync.connect() as conn, conn.begin():
+                yield _InlineConnection(conn)
+            return
+        assert self._async is not None
+        async with self._async.connect() as aconn, aconn.begin():
+            yield _AsyncConnection(aconn)
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        if self._write_lock is None:
-            async with self.engine.begin() as conn:
-                yield conn
+    async def write(self) -> AsyncIterator[Connection]:
+        if self._sync is None:
+            assert self._async is not None
+            async with self._async.begin() as aconn:
+                yield _AsyncConnection(aconn)
             return
-        async with self._write_lock, self.engine.connect() as conn:
-            await conn.execution_options(moorage_write=True)
-            async with conn.begin():
-                yield conn
+        async with self._write_lock:
+            with self._sync.connect() as conn:
+                conn.execution_options(moorage_write=True)
+                transaction = await asyncio.to_thread(conn.begin)  # BEGIN IMMEDIATE may wait
+                try:
+                    yield _InlineConnection(conn)
+                except BaseException:
+                    transaction.rollback()
+                    raise
+                await asyncio.to_thread(transaction.commit)
 
     def insert(self, table: Table) -> Any:
         """The dialect's INSERT, which has ``on_conflict_do_nothing/do_update``."""
         return (sqlite.insert if self.is_sqlite else postgresql.insert)(table)
 
     async def check_health(self) -> None:
-        async with self.engine.connect() as conn:
+        async with self.read() as conn:
             await conn.execute(text("SELECT 1"))
 
     async def close(self) -> None:
-        await self.engine.dispose()
+        if self._async is not None:
+            await self._async.dispose()
+        if self._sync is not None:
+            self._sync.dispose()

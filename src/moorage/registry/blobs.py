@@ -6,10 +6,9 @@ import hashlib
 from dataclasses import dataclass
 
 from sqlalchemy import and_, delete, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from moorage.db import tables as t
-from moorage.db.engine import Database, utcnow
+from moorage.db.engine import Connection, Database, utcnow
 from moorage.errors import BlobUnknown
 from moorage.oci.digest import Digest
 from moorage.registry import repositories
@@ -24,7 +23,7 @@ class BlobInfo:
     key: str
 
 
-async def linked_size(conn: AsyncConnection, repository_id: int, digest: str) -> int | None:
+async def linked_size(conn: Connection, repository_id: int, digest: str) -> int | None:
     row = (
         await conn.execute(
             select(t.blobs.c.size)
@@ -52,9 +51,7 @@ async def stat(ctx: RegistryContext, name: str, digest: Digest) -> BlobInfo:
     return BlobInfo(digest, size, blob_key(digest))
 
 
-async def link(
-    db: Database, conn: AsyncConnection, repository_id: int, digest: str, size: int
-) -> None:
+async def link(db: Database, conn: Connection, repository_id: int, digest: str, size: int) -> None:
     """Record the blob (if new) and link it into the repository, inside the caller's transaction."""
     now = utcnow()
     await conn.execute(
@@ -69,7 +66,7 @@ async def link(
     )
 
 
-async def known_size(conn: AsyncConnection, digest: str) -> int | None:
+async def known_size(conn: Connection, digest: str) -> int | None:
     row = (await conn.execute(select(t.blobs.c.size).where(t.blobs.c.digest == digest))).first()
     return None if row is None else int(row.size)
 

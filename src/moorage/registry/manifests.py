@@ -6,10 +6,9 @@ import json
 from dataclasses import dataclass
 
 from sqlalchemy import and_, delete, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from moorage.db import tables as t
-from moorage.db.engine import utcnow
+from moorage.db.engine import Connection, utcnow
 from moorage.errors import (
     DigestInvalid,
     ManifestBlobUnknown,
@@ -61,9 +60,7 @@ def _stored(row: object) -> StoredManifest:
     )
 
 
-async def lookup(
-    conn: AsyncConnection, repository_id: int, reference: str
-) -> StoredManifest | None:
+async def lookup(conn: Connection, repository_id: int, reference: str) -> StoredManifest | None:
     if is_digest(reference):
         digest = str(Digest.parse(reference))
         query = select(*_COLUMNS).where(
@@ -113,7 +110,7 @@ def select_platform_child(parent: StoredManifest) -> str | None:
 
 
 async def _missing(
-    conn: AsyncConnection, repository_id: int | None, parsed: ParsedManifest
+    conn: Connection, repository_id: int | None, parsed: ParsedManifest
 ) -> tuple[list[str], str | None]:
     """Referenced blobs/manifests absent from the repository (None: not created yet, so every
     reference is missing), and any size mismatch."""

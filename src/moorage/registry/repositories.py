@@ -6,11 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from moorage.db import tables as t
-from moorage.db.engine import Database, utcnow
+from moorage.db.engine import Connection, Database, utcnow
 from moorage.errors import InvalidInput, NameUnknown, NoSuchRepository, RepositoryExists
 from moorage.oci.names import validate_name
 
@@ -27,7 +26,7 @@ def namespace_of(name: str) -> str:
     return name.split("/", 1)[0] if "/" in name else ""
 
 
-async def find(conn: AsyncConnection, name: str) -> Repository | None:
+async def find(conn: Connection, name: str) -> Repository | None:
     row = (
         await conn.execute(
             select(
@@ -38,7 +37,7 @@ async def find(conn: AsyncConnection, name: str) -> Repository | None:
     return Repository(row.id, name, row.namespace, row.visibility) if row else None
 
 
-async def require(conn: AsyncConnection, name: str) -> Repository:
+async def require(conn: Connection, name: str) -> Repository:
     repo = await find(conn, name)
     if repo is None:
         raise NameUnknown(detail={"name": name})

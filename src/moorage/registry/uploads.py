@@ -11,6 +11,8 @@ their content address.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import time
 import uuid
@@ -19,10 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Row, and_, delete, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from moorage.db import tables as t
-from moorage.db.engine import utcnow
+from moorage.db.engine import Connection, utcnow
 from moorage.errors import (
     BlobUploadInvalid,
     BlobUploadUnknown,
@@ -36,6 +37,7 @@ from moorage.registry import blobs, repositories
 from moorage.registry.context import RegistryContext
 from moorage.registry.hashstate import ResumableHash
 from moorage.registry.layout import blob_key, upload_key, upload_prefix
+from moorage.storage.base import AppendWriter
 
 LEASE = dt.timedelta(seconds=60)
 _RENEW_EVERY = 20.0  # seconds between lease renewals while a body streams in
@@ -79,7 +81,7 @@ async def start(ctx: RegistryContext, name: str) -> UploadState:
     return UploadState(upload_id, name, 0)
 
 
-async def _row(conn: AsyncConnection, name: str, upload_id: str) -> Row[Any]:
+async def _row(conn: Connection, name: str, upload_id: str) -> Row[Any]:
     row = (
         await conn.execute(
             select(t.uploads).where(
@@ -97,6 +99,51 @@ async def status(ctx: RegistryContext, name: str, upload_id: str) -> UploadState
     async with ctx.db.read() as conn:
         row = await _row(conn, name, upload_id)
     return UploadState(upload_id, name, int(row.offset))
+
+
+class _Sink:
+    """Hashes and stores a body in batches, in worker threads (both release the GIL), while
+    the event loop keeps receiving the next batch: hashing, writing and receiving overlap."""
+
+    BATCH = 4 * 1024 * 1024
+
+    def __init__(self, hasher: ResumableHash, writer: AppendWriter) -> None:
+        self._hasher = hasher
+        self._writer = writer
+        self._buffer = bytearray()
+        self._inflight: asyncio.Future[Any] | None = None
+
+    async def _consume(self, data: bytes) -> None:
+        await asyncio.gather(asyncio.to_thread(self._hasher.update, data), self._writer.write(data))
+
+    async def _submit(self, data: bytes) -> None:
+        if self._inflight is not None:
+            await self._inflight
+        self._inflight = asyncio.ensure_future(self._consume(data))
+
+    async def feed(self, chunk: bytes) -> None:
+        self._buffer += chunk
+        if len(self._buffer) >= self.BATCH:
+            data = bytes(self._buffer)
+            self._buffer.clear()
+            await self._submit(data)
+
+    async def drain(self) -> None:
+        """Everything fed so far is hashed and written."""
+        if self._buffer:
+            data = bytes(self._buffer)
+            self._buffer.clear()
+            await self._submit(data)
+        if self._inflight is not None:
+            inflight, self._inflight = self._inflight, None
+            await inflight
+
+    async def settle(self) -> None:
+        """Wait out a batch still in a thread (before the writer closes), ignoring its outcome."""
+        if self._inflight is not None:
+            with contextlib.suppress(BaseException):
+                await self._inflight
+            self._inflight = None
 
 
 def parse_content_range(value: str) -> tuple[int, int]:
@@ -154,17 +201,18 @@ async def append(
     received = 0
     committed = False
     writer = await ctx.storage.open_append(upload_key(upload_id), offset)
+    sink = _Sink(hasher, writer)
     try:
         last_renew = time.monotonic()
         async for chunk in body:
             if not chunk:
                 continue
-            hasher.update(chunk)
-            await writer.write(chunk)
+            await sink.feed(chunk)
             received += len(chunk)
             if time.monotonic() - last_renew > _RENEW_EVERY:
                 await _renew(ctx, upload_id, writer_token)
                 last_renew = time.monotonic()
+        await sink.drain()
         if content_length is not None and received != content_length:
             raise SizeInvalid(
                 f"received {received} bytes, Content-Length said {content_length}",
@@ -195,11 +243,12 @@ async def append(
         return UploadState(upload_id, name, new_offset)
     finally:
         if not committed:
+            await sink.settle()
             await writer.abort()
             await _release(ctx, upload_id, writer_token)
 
 
-async def _claim(conn: AsyncConnection, upload_id: str, offset: int, token: str) -> bool:
+async def _claim(conn: Connection, upload_id: str, offset: int, token: str) -> bool:
     """Take the upload's lease, unless another request holds it or moved the offset since
     ``offset`` was read (on PostgreSQL another transaction may commit in between)."""
     now = utcnow()

@@ -21,7 +21,8 @@ def check_key(key: str) -> str:
 
 
 class AppendWriter(abc.ABC):
-    """Appends to an object from a known offset; durable once ``close`` returns."""
+    """Appends to an object from a known offset. The bytes are readable once ``close``
+    returns, and durable (they survive a power cut) once ``move`` has placed the object."""
 
     offset: int
 
@@ -60,7 +61,7 @@ class StorageDriver(abc.ABC):
 
     @abc.abstractmethod
     async def move(self, src: str, dst: str) -> None:
-        """Atomically make ``src``'s bytes visible at ``dst`` and remove ``src``."""
+        """Atomically and durably make ``src``'s bytes visible at ``dst`` and remove ``src``."""
 
     @abc.abstractmethod
     async def delete(self, key: str) -> None:

@@ -18,6 +18,14 @@ from moorage.storage.base import AppendWriter, StorageDriver, check_key
 _READ_CHUNK = 1 << 20
 
 
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -26,28 +34,32 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+_INLINE_WRITE = 256 * 1024  # larger writes go to a worker thread (os.write releases the GIL)
+
+
 class _FileAppendWriter(AppendWriter):
-    def __init__(self, fd: int, offset: int, fsync: bool) -> None:
+    def __init__(self, fd: int, offset: int) -> None:
         self._fd = fd
         self.offset = offset
-        self._fsync = fsync
         self._closed = False
 
-    async def write(self, data: bytes) -> None:
+    def _write_all(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
             written = os.write(self._fd, view)
             view = view[written:]
+
+    async def write(self, data: bytes) -> None:
+        if len(data) >= _INLINE_WRITE:
+            await asyncio.to_thread(self._write_all, data)
+        else:
+            self._write_all(data)
         self.offset += len(data)
 
     async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            if self._fsync:
-                await asyncio.to_thread(os.fsync, self._fd)
-        finally:
+        # No fsync here: an upload's bytes are made durable once, when ``move`` places them.
+        if not self._closed:
+            self._closed = True
             os.close(self._fd)
 
     async def abort(self) -> None:
@@ -140,13 +152,15 @@ class FilesystemDriver(StorageDriver):
         except BaseException:
             os.close(fd)
             raise
-        return _FileAppendWriter(fd, offset, self._fsync)
+        return _FileAppendWriter(fd, offset)
 
     async def move(self, src: str, dst: str) -> None:
         src_path, dst_path = self._path(src), self._path(dst)
         if not src_path.is_file():
             raise StorageNotFound(src)
         dst_path.parent.mkdir(parents=True, exist_ok=True)
+        if self._fsync:
+            await asyncio.to_thread(_fsync_file, src_path)
         os.replace(src_path, dst_path)
         if self._fsync:
             await asyncio.to_thread(_fsync_dir, dst_path.parent)
