@@ -16,6 +16,7 @@ from moorage.config import Settings, load_settings
 from moorage.db.engine import Database
 from moorage.db.migrate import upgrade
 from moorage.errors import ConfigError
+from moorage.http.server import SETTINGS_ENV
 
 log = logging.getLogger("moorage.cli")
 
@@ -48,8 +49,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if settings.migrate_on_start:
         upgrade(settings.database_url)
     _bootstrap(settings)
-    from moorage.http.asgi import SETTINGS_ENV
-
     os.environ[SETTINGS_ENV] = settings.model_dump_json()
     log.info(
         "starting",
@@ -62,52 +61,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "version": __version__,
         },
     )
-    if settings.server == "granian":
-        _serve_granian(settings)
-    else:
-        _serve_uvicorn(settings)
-    return 0
-
-
-def _serve_granian(settings: Settings) -> None:
-    from granian.constants import Interfaces, Loops, SSLProtocols
-    from granian.server import Server
-
-    Server(
-        "moorage.http.asgi:factory",
-        factory=True,
-        address=settings.host,
-        port=settings.port,
-        interface=Interfaces.ASGI,
-        workers=settings.workers,
-        loop=Loops.uvloop,
-        ssl_cert=settings.tls_cert,
-        ssl_key=settings.tls_key,
-        ssl_protocol_min=SSLProtocols.tls12,
-        log_access=False,
-        log_level=settings.log_level.lower(),  # type: ignore[arg-type]
-        log_dictconfig=logs.dict_config(settings.log_level, settings.log_format),
-    ).serve()
-
-
-def _serve_uvicorn(settings: Settings) -> None:
-    import uvicorn
-
-    uvicorn.run(
-        "moorage.http.asgi:factory",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        loop="uvloop",
-        http="httptools",
-        ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
-        ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
-        access_log=False,
-        log_config=None,
-        server_header=False,
-        timeout_keep_alive=30,
-    )
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Become the small serving supervisor (same PID); see moorage.http.server.
+    os.execv(sys.executable, [sys.executable, "-m", "moorage.http.server"])
 
 
 def _bootstrap(settings: Settings) -> None:

@@ -8,8 +8,7 @@ from moorage import logs
 from moorage.config import Settings
 from moorage.http.accesslog import AccessLog
 from moorage.http.app import create_app
-
-SETTINGS_ENV = "MOORAGE__SETTINGS_JSON"
+from moorage.http.server import SETTINGS_ENV
 
 
 def factory() -> AccessLog:

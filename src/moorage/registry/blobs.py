@@ -43,12 +43,20 @@ async def linked_size(conn: Connection, repository_id: int, digest: str) -> int 
 
 async def stat(ctx: RegistryContext, name: str, digest: Digest) -> BlobInfo:
     """The blob as seen from repository ``name``; BLOB_UNKNOWN unless linked there."""
+    query = (
+        select(t.blobs.c.size)
+        .select_from(
+            t.repository_blobs.join(
+                t.repositories, t.repositories.c.id == t.repository_blobs.c.repository_id
+            ).join(t.blobs, t.blobs.c.digest == t.repository_blobs.c.digest)
+        )
+        .where(and_(t.repositories.c.name == name, t.repository_blobs.c.digest == str(digest)))
+    )
     async with ctx.db.read() as conn:
-        repo = await repositories.find(conn, name)
-        size = None if repo is None else await linked_size(conn, repo.id, str(digest))
-    if size is None:
+        row = (await conn.execute(query)).first()
+    if row is None:
         raise BlobUnknown(detail={"digest": str(digest)})
-    return BlobInfo(digest, size, blob_key(digest))
+    return BlobInfo(digest, int(row.size), blob_key(digest))
 
 
 async def link(db: Database, conn: Connection, repository_id: int, digest: str, size: int) -> None:

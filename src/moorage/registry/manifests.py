@@ -80,14 +80,41 @@ async def lookup(conn: Connection, repository_id: int, reference: str) -> Stored
     return None if row is None else _stored(row)
 
 
+async def _lookup_by_name(conn: Connection, name: str, reference: str) -> StoredManifest | None:
+    """One indexed query from repository name and reference to the manifest (the pull path)."""
+    by_name = t.repositories.c.name == name
+    if is_digest(reference):
+        digest = str(Digest.parse(reference))
+        query = (
+            select(*_COLUMNS)
+            .select_from(
+                t.manifests.join(t.repositories, t.repositories.c.id == t.manifests.c.repository_id)
+            )
+            .where(and_(by_name, t.manifests.c.digest == digest))
+        )
+    else:
+        try:
+            validate_tag(reference)
+        except TagInvalid:
+            return None  # a name that cannot be a tag names no manifest: 404, not 400
+        query = (
+            select(*_COLUMNS)
+            .select_from(
+                t.tags.join(t.repositories, t.repositories.c.id == t.tags.c.repository_id).join(
+                    t.manifests, t.manifests.c.id == t.tags.c.manifest_id
+                )
+            )
+            .where(and_(by_name, t.tags.c.name == reference))
+        )
+    row = (await conn.execute(query)).first()
+    return None if row is None else _stored(row)
+
+
 async def get(ctx: RegistryContext, name: str, reference: str) -> StoredManifest:
     async with ctx.db.read() as conn:
-        repo = await repositories.find(conn, name)
-        if repo is None:
-            if is_digest(reference):
-                Digest.parse(reference)
+        found = await _lookup_by_name(conn, name, reference)
+        if found is None and await repositories.find(conn, name) is None:
             raise NameUnknown(detail={"name": name})
-        found = await lookup(conn, repo.id, reference)
     if found is None:
         raise ManifestUnknown(detail={"reference": reference})
     return found

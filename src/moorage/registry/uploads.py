@@ -105,7 +105,7 @@ class _Sink:
     """Hashes and stores a body in batches, in worker threads (both release the GIL), while
     the event loop keeps receiving the next batch: hashing, writing and receiving overlap."""
 
-    BATCH = 4 * 1024 * 1024
+    BATCH = 1024 * 1024
 
     def __init__(self, hasher: ResumableHash, writer: AppendWriter) -> None:
         self._hasher = hasher
