@@ -19,6 +19,7 @@ from moorage.auth.credentials import Authenticator
 from moorage.auth.jwt_tokens import TokenSigner
 from moorage.auth.levels import ANONYMOUS, Principal
 from moorage.config import Settings
+from moorage.db import site_settings
 from moorage.errors import Denied, NameUnknown, Unauthorized, Unsupported
 from moorage.http.access import AccessPolicy, Refusal
 from moorage.http.authz import Access
@@ -110,7 +111,7 @@ class RbacAuthorizer:
         if token_access is not None:
             self._check_token(request, access, token_access)
             if access.type == "repository" and access.actions & {"push", "delete"}:
-                await self._check_writable(principal, access)
+                await self._check_writable()
             return
         if access.type == "registry":
             if principal.is_anonymous:
@@ -136,9 +137,9 @@ class RbacAuthorizer:
             raise Unauthorized(headers={"WWW-Authenticate": self.challenge(request, access)})
         raise Denied(detail={"scope": access.scope()})
 
-    async def _check_writable(self, principal: Principal, access: Access) -> None:
-        decision = await self.policy.decide(principal, access.name, access.actions)
-        if decision.refusal is Refusal.READ_ONLY_REGISTRY:
+    async def _check_writable(self) -> None:
+        """A token's push or delete right still yields to read-only mode, switched on later."""
+        if (await site_settings.load(self.ctx_db)).read_only_registry:
             raise Unsupported("the registry is in read-only mode")
 
     def _check_token(

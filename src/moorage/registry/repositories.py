@@ -52,12 +52,22 @@ async def ensure(db: Database, name: str) -> Repository:
     if repo is not None:
         return repo
     async with db.write() as conn:
-        await conn.execute(
-            db.insert(t.repositories)
-            .values(name=name, namespace=namespace_of(name), created_at=utcnow())
-            .on_conflict_do_nothing(index_elements=["name"])
-        )
+        await ensure_in(db, conn, name)
         return await require(conn, name)
+
+
+async def ensure_in(db: Database, conn: Connection, name: str) -> int:
+    """Inside the caller's write transaction: the repository's id, created if needed."""
+    await conn.execute(
+        db.insert(t.repositories)
+        .values(name=validate_name(name), namespace=namespace_of(name), created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["name"])
+    )
+    return int(
+        (
+            await conn.execute(select(t.repositories.c.id).where(t.repositories.c.name == name))
+        ).scalar_one()
+    )
 
 
 # ---- management (DTR /api/v0/repositories) ----------------------------------------------------

@@ -337,22 +337,75 @@ async def _finish_claimed(
         raise DigestInvalid(
             detail={"expected": str(digest), "actual": f"{digest.algorithm}:{actual}"}
         )
+    if stored > offset:
+        writer = await ctx.storage.open_append(key, offset)
+        await writer.close()
+    return await _place(ctx, name, upload_id, digest, offset, upload_row=True)
+
+
+async def _place(
+    ctx: RegistryContext,
+    name: str,
+    upload_id: str,
+    digest: Digest,
+    size: int,
+    *,
+    upload_row: bool,
+) -> blobs.BlobInfo:
+    """Put verified upload bytes at their content address (unless already there), then record
+    the blob and its link in one transaction: storage first, metadata last."""
     target = blob_key(digest)
     async with ctx.db.read() as conn:
         present = await blobs.known_size(conn, str(digest))
-    if present is not None and await ctx.storage.stat(target) == present:
-        await ctx.storage.delete(upload_prefix(upload_id))
-    else:
-        if stored > offset:
-            writer = await ctx.storage.open_append(key, offset)
-            await writer.close()
-        await ctx.storage.move(key, target)
-        await ctx.storage.delete(upload_prefix(upload_id))
-    repo = await repositories.ensure(ctx.db, name)
+    if present is None or await ctx.storage.stat(target) != present:
+        await ctx.storage.move(upload_key(upload_id), target)
+    await ctx.storage.delete(upload_prefix(upload_id))
     async with ctx.db.write() as conn:
-        await blobs.link(ctx.db, conn, repo.id, str(digest), offset)
-        await conn.execute(delete(t.uploads).where(t.uploads.c.id == upload_id))
-    return blobs.BlobInfo(digest, offset, target)
+        repository_id = await repositories.ensure_in(ctx.db, conn, name)
+        await blobs.link(ctx.db, conn, repository_id, str(digest), size)
+        if upload_row:
+            await conn.execute(delete(t.uploads).where(t.uploads.c.id == upload_id))
+    return blobs.BlobInfo(digest, size, target)
+
+
+async def monolithic(
+    ctx: RegistryContext,
+    name: str,
+    digest: Digest,
+    body: AsyncIterator[bytes],
+    *,
+    content_length: int | None,
+) -> blobs.BlobInfo:
+    """``POST ?digest=`` with the whole blob: no upload row, one transaction at the end."""
+    validate_name(name)
+    upload_id = str(uuid.uuid4())
+    hasher = ResumableHash(digest.algorithm)
+    writer = await ctx.storage.open_append(upload_key(upload_id), 0)
+    sink = _Sink(hasher, writer)
+    received = 0
+    placed = False
+    try:
+        async for chunk in body:
+            if chunk:
+                await sink.feed(chunk)
+                received += len(chunk)
+        await sink.drain()
+        if content_length is not None and received != content_length:
+            raise SizeInvalid(f"received {received} bytes, Content-Length said {content_length}")
+        await writer.close()
+        actual = hasher.hexdigest()
+        if actual != digest.hex:
+            raise DigestInvalid(
+                detail={"expected": str(digest), "actual": f"{digest.algorithm}:{actual}"}
+            )
+        info = await _place(ctx, name, upload_id, digest, received, upload_row=False)
+        placed = True
+        return info
+    finally:
+        if not placed:
+            await sink.settle()
+            await writer.abort()
+            await ctx.storage.delete(upload_prefix(upload_id))
 
 
 async def cancel(ctx: RegistryContext, name: str, upload_id: str) -> None:

@@ -6,7 +6,6 @@ validates the name by the specification's grammar, then calls the registry domai
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import re
@@ -218,24 +217,15 @@ async def upload_start(request: Request) -> Response:
 
     digest_param = params.get("digest")
     length = _content_length(request)
-    state = await uploads.start(ctx, name)
     if digest_param is None:
         if length:
             raise BlobUploadInvalid("a body needs the digest parameter (monolithic upload)")
+        state = await uploads.start(ctx, name)
         return Response(status_code=202, headers={**_upload_headers(state), "Content-Length": "0"})
-    digest = Digest.parse(digest_param)
-    try:
-        await uploads.append(ctx, name, state.id, request.stream(), content_length=length)
-        info = await uploads.finish(ctx, name, state.id, digest)
-    except BaseException:
-        await _discard(ctx, name, state.id)
-        raise
+    info = await uploads.monolithic(
+        ctx, name, Digest.parse(digest_param), request.stream(), content_length=length
+    )
     return _blob_created(name, info)
-
-
-async def _discard(ctx: RegistryContext, name: str, upload_id: str) -> None:
-    with contextlib.suppress(MoorageError):
-        await uploads.cancel(ctx, name, upload_id)
 
 
 async def upload_status(request: Request) -> Response:
