@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import and_, bindparam, delete, func, select, update
 
 from moorage.auth.passwords import hash_password
 from moorage.db import tables as t
@@ -99,13 +99,18 @@ def validate_password(password: str) -> str:
     return password
 
 
+# Built once: every authenticated request runs one of these.
+_BY_NAME = select(t.accounts).where(t.accounts.c.name == bindparam("name"))
+_BY_ID = select(t.accounts).where(t.accounts.c.id == bindparam("id"))
+
+
 async def find(conn: Connection, name: str) -> Account | None:
-    row = (await conn.execute(select(t.accounts).where(t.accounts.c.name == name))).first()
+    row = (await conn.execute(_BY_NAME, {"name": name})).first()
     return None if row is None else _account(row)
 
 
 async def by_id(conn: Connection, account_id: int) -> Account | None:
-    row = (await conn.execute(select(t.accounts).where(t.accounts.c.id == account_id))).first()
+    row = (await conn.execute(_BY_ID, {"id": account_id})).first()
     return None if row is None else _account(row)
 
 

@@ -6,9 +6,9 @@ SQLite, the embedded default, runs in WAL mode through the standard ``sqlite3``
 driver, executed inline on the event loop: an indexed SQLite read takes tens of
 microseconds, several times less than handing each statement to a worker thread
 (aiosqlite measured about six times slower per query here). Readers never wait in
-WAL mode. Writers are serialized inside the process by a lock; the steps that may
-wait on another process (``BEGIN IMMEDIATE`` taking the write lock, and the commit)
-run in a worker thread, so the loop never blocks on another process's transaction.
+WAL mode. Writers are serialized inside the process by a lock; the step that may
+wait on another process (``BEGIN IMMEDIATE`` taking the write lock) runs in a worker
+thread, so the loop never blocks on another process's transaction.
 """
 
 from __future__ import annotations
@@ -151,7 +151,9 @@ class Database:
                 except BaseException:
                     transaction.rollback()
                     raise
-                await asyncio.to_thread(transaction.commit)
+                # Holding the write lock, a WAL commit appends to the log (no fsync at
+                # synchronous=NORMAL): quick enough to run here.
+                transaction.commit()
 
     def insert(self, table: Table) -> Any:
         """The dialect's INSERT, which has ``on_conflict_do_nothing/do_update``."""

@@ -25,9 +25,13 @@ class SiteSettings(BaseModel):
         return self.model_dump(by_alias=True)
 
 
+# Built once: hot paths reuse the statement and its compiled form.
+_LOAD = select(t.site_settings.c.key, t.site_settings.c.value)
+
+
 async def load(db: Database) -> SiteSettings:
     async with db.read() as conn:
-        rows = await conn.execute(select(t.site_settings.c.key, t.site_settings.c.value))
+        rows = await conn.execute(_LOAD)
         stored = {r.key: json.loads(r.value) for r in rows}
     known = {k: v for k, v in stored.items() if k in SiteSettings.model_fields}
     return SiteSettings(**known)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from moorage.db import tables as t
@@ -26,14 +26,14 @@ def namespace_of(name: str) -> str:
     return name.split("/", 1)[0] if "/" in name else ""
 
 
+# Built once: every /v2 request looks its repository up.
+_FIND = select(t.repositories.c.id, t.repositories.c.namespace, t.repositories.c.visibility).where(
+    t.repositories.c.name == bindparam("name")
+)
+
+
 async def find(conn: Connection, name: str) -> Repository | None:
-    row = (
-        await conn.execute(
-            select(
-                t.repositories.c.id, t.repositories.c.namespace, t.repositories.c.visibility
-            ).where(t.repositories.c.name == name)
-        )
-    ).first()
+    row = (await conn.execute(_FIND, {"name": name})).first()
     return Repository(row.id, name, row.namespace, row.visibility) if row else None
 
 

@@ -116,6 +116,8 @@ class _Sink:
     async def _consume(self, data: bytes) -> None:
         await asyncio.gather(asyncio.to_thread(self._hasher.update, data), self._writer.write(data))
 
+    SMALL = 64 * 1024
+
     async def _submit(self, data: bytes) -> None:
         if self._inflight is not None:
             await self._inflight
@@ -130,6 +132,13 @@ class _Sink:
 
     async def drain(self) -> None:
         """Everything fed so far is hashed and written."""
+        if self._inflight is None and 0 < len(self._buffer) <= self.SMALL:
+            # A small body (config, small layer): cheaper here than two thread hand-offs.
+            data = bytes(self._buffer)
+            self._buffer.clear()
+            self._hasher.update(data)
+            await self._writer.write(data)
+            return
         if self._buffer:
             data = bytes(self._buffer)
             self._buffer.clear()

@@ -160,15 +160,24 @@ class FilesystemDriver(StorageDriver):
             raise StorageNotFound(src)
         dst_path.parent.mkdir(parents=True, exist_ok=True)
         if self._fsync:
-            await asyncio.to_thread(_fsync_file, src_path)
-        os.replace(src_path, dst_path)
-        if self._fsync:
-            await asyncio.to_thread(_fsync_dir, dst_path.parent)
+            await asyncio.to_thread(self._durable_replace, src_path, dst_path)
+        else:
+            os.replace(src_path, dst_path)
+
+    @staticmethod
+    def _durable_replace(src: Path, dst: Path) -> None:
+        """fsync the bytes, rename, fsync the directory: one trip to a worker thread."""
+        _fsync_file(src)
+        os.replace(src, dst)
+        _fsync_dir(dst.parent)
 
     async def delete(self, key: str) -> None:
         path = self._path(key)
         if path.is_dir():
-            await asyncio.to_thread(shutil.rmtree, path, True)
+            try:
+                path.rmdir()  # the common case: an upload folder already emptied by move
+            except OSError:
+                await asyncio.to_thread(shutil.rmtree, path, True)
         else:
             path.unlink(missing_ok=True)
 
