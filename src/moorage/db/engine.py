@@ -68,8 +68,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Any) -> None:
-    immediate = conn.get_execution_options().get("moorage_write", False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    options = conn.get_execution_options()
+    if options.get("moorage_write", False):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    elif not options.get("moorage_autocommit", False):
+        conn.exec_driver_sql("BEGIN")
 
 
 class Connection(abc.ABC):
@@ -128,7 +131,10 @@ class Database:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Connection]:
         if self._sync is not None:
-            with self._sync.connect() as conn, conn.begin():
+            # Reads run in autocommit: no BEGIN/COMMIT round trips; each SELECT sees one
+            # consistent WAL snapshot, which is what every read here needs.
+            with self._sync.connect() as conn:
+                conn.execution_options(moorage_autocommit=True)
                 yield _InlineConnection(conn)
             return
         assert self._async is not None
