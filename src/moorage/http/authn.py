@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 from typing import Any
 
 from sqlalchemy.sql.elements import ColumnElement
@@ -23,6 +24,8 @@ from moorage.db import site_settings
 from moorage.errors import Denied, NameUnknown, Unauthorized, Unsupported
 from moorage.http.access import AccessPolicy, Refusal
 from moorage.http.authz import Access
+
+_VERIFIED_MAX = 10_000
 
 
 def realm(request: Request, settings: Settings) -> str:
@@ -54,6 +57,21 @@ class RbacAuthorizer:
         self.authenticator = authenticator
         self.signer = signer
         self.settings = settings
+        self._verified: dict[str, dict[str, Any]] = {}
+
+    def _verified_claims(self, token: str) -> dict[str, Any]:
+        """Verify a bearer token, remembering the result until the token expires: clients send
+        the same token on every request, and an RSA verification costs more than the rest."""
+        cached = self._verified.get(token)
+        if cached is not None:
+            if cached.get("exp", 0) > time.time():
+                return cached
+            del self._verified[token]
+        claims = self.signer.verify(token, self.settings.token_service)
+        if len(self._verified) >= _VERIFIED_MAX:
+            self._verified.clear()
+        self._verified[token] = claims
+        return claims
 
     def challenge(self, request: Request, access: Access | None, error: str | None = None) -> str:
         parts = [
@@ -83,7 +101,7 @@ class RbacAuthorizer:
                 name, secret = parse_basic(value)
                 result = (await self.authenticator.check(name, secret), None)
             elif scheme.lower() == "bearer":
-                claims = self.signer.verify(value.strip(), self.settings.token_service)
+                claims = self._verified_claims(value.strip())
                 access = claims.get("access") or []
                 account_id = claims.get("moorage_account")
                 principal = ANONYMOUS
