@@ -171,17 +171,26 @@ def parse_content_range(value: str) -> tuple[int, int]:
     return start_i, end_i
 
 
-async def append(
+@dataclass(slots=True)
+class _Received:
+    token: str  # the lease this request holds on the upload
+    hasher: ResumableHash
+    start: int  # offset the body was appended at
+    end: int  # offset after it
+
+
+async def _receive(
     ctx: RegistryContext,
     name: str,
     upload_id: str,
     body: AsyncIterator[bytes],
-    *,
-    content_range: tuple[int, int] | None = None,
-    content_length: int | None = None,
-) -> UploadState:
-    """Append a request body to the upload; nothing is recorded unless the whole body arrived."""
-    upload_id = _valid_upload_id(upload_id)
+    content_range: tuple[int, int] | None,
+    content_length: int | None,
+) -> _Received:
+    """Claim the upload, stream the body into the hasher and the store, close the store.
+
+    On success the caller holds the lease (``token``); on failure nothing was recorded
+    and the lease is released."""
     writer_token = str(uuid.uuid4())
     async with ctx.db.write() as conn:
         row = await _row(conn, name, upload_id)
@@ -208,7 +217,7 @@ async def append(
         hasher = ResumableHash(row.hash_algorithm, row.hash_state)
 
     received = 0
-    committed = False
+    done = False
     writer = await ctx.storage.open_append(upload_key(upload_id), offset)
     sink = _Sink(hasher, writer)
     try:
@@ -233,14 +242,36 @@ async def append(
                 headers=_progress_headers(name, upload_id, offset),
             )
         await writer.close()
-        new_offset = offset + received
+        done = True
+        return _Received(writer_token, hasher, offset, offset + received)
+    finally:
+        if not done:
+            await sink.settle()
+            await writer.abort()
+            await _release(ctx, upload_id, writer_token)
+
+
+async def append(
+    ctx: RegistryContext,
+    name: str,
+    upload_id: str,
+    body: AsyncIterator[bytes],
+    *,
+    content_range: tuple[int, int] | None = None,
+    content_length: int | None = None,
+) -> UploadState:
+    """Append a request body to the upload; nothing is recorded unless the whole body arrived."""
+    upload_id = _valid_upload_id(upload_id)
+    got = await _receive(ctx, name, upload_id, body, content_range, content_length)
+    saved_ok = False
+    try:
         async with ctx.db.write() as conn:
             saved = await conn.execute(
                 update(t.uploads)
-                .where(and_(t.uploads.c.id == upload_id, t.uploads.c.writer == writer_token))
+                .where(and_(t.uploads.c.id == upload_id, t.uploads.c.writer == got.token))
                 .values(
-                    offset=new_offset,
-                    hash_state=hasher.state,
+                    offset=got.end,
+                    hash_state=got.hasher.state,
                     writer=None,
                     lease_until=None,
                     updated_at=utcnow(),
@@ -248,13 +279,45 @@ async def append(
             )
             if saved.rowcount == 0:
                 raise BlobUploadInvalid("upload lease lost while writing; retry the chunk")
-        committed = True
-        return UploadState(upload_id, name, new_offset)
+        saved_ok = True
+        return UploadState(upload_id, name, got.end)
     finally:
-        if not committed:
-            await sink.settle()
-            await writer.abort()
-            await _release(ctx, upload_id, writer_token)
+        if not saved_ok:
+            await _release(ctx, upload_id, got.token)
+
+
+async def complete(
+    ctx: RegistryContext,
+    name: str,
+    upload_id: str,
+    digest: Digest,
+    body: AsyncIterator[bytes],
+    *,
+    content_range: tuple[int, int] | None = None,
+    content_length: int | None = None,
+) -> blobs.BlobInfo:
+    """``PUT ?digest=`` with a final body: append it and finish under one lease, without
+    saving the intermediate offset (two transactions fewer than PATCH then PUT)."""
+    upload_id = _valid_upload_id(upload_id)
+    got = await _receive(ctx, name, upload_id, body, content_range, content_length)
+    finished = False
+    try:
+        if digest.algorithm == got.hasher.algorithm:
+            actual = got.hasher.hexdigest()
+        else:
+            actual = await blobs.rehash(ctx, upload_key(upload_id), digest.algorithm)
+        if actual != digest.hex:
+            await cancel(ctx, name, upload_id)
+            finished = True  # nothing left to release
+            raise DigestInvalid(
+                detail={"expected": str(digest), "actual": f"{digest.algorithm}:{actual}"}
+            )
+        info = await _place(ctx, name, upload_id, digest, got.end, upload_row=True)
+        finished = True
+        return info
+    finally:
+        if not finished:
+            await _release(ctx, upload_id, got.token)
 
 
 async def _claim(conn: Connection, upload_id: str, offset: int, token: str) -> bool:
