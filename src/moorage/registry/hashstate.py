@@ -27,7 +27,7 @@ def _libcrypto() -> Any:
     for alg in ("SHA256", "SHA512"):
         for suffix, argtypes in (
             ("_Init", [ctypes.c_void_p]),
-            ("_Update", [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]),
+            ("_Update", [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]),
             ("_Final", [ctypes.c_void_p, ctypes.c_void_p]),
         ):
             fn = getattr(lib, alg + suffix)
@@ -60,9 +60,17 @@ class ResumableHash:
             self._ctx = ctypes.create_string_buffer(state, ctx_size)
 
     def update(self, data: bytes | bytearray | memoryview) -> None:
-        if isinstance(data, memoryview):
-            data = data.tobytes()
-        self._update(self._ctx, bytes(data) if isinstance(data, bytearray) else data, len(data))
+        if not data:
+            return
+        if isinstance(data, bytes):
+            self._update(self._ctx, data, len(data))
+            return
+        # Writable buffers are hashed in place, without a copy; read-only views are copied.
+        view = memoryview(data)
+        if view.readonly:
+            self._update(self._ctx, view.tobytes(), view.nbytes)
+            return
+        self._update(self._ctx, (ctypes.c_char * view.nbytes).from_buffer(view), view.nbytes)
 
     @property
     def state(self) -> bytes:

@@ -113,36 +113,36 @@ class _Sink:
         self._buffer = bytearray()
         self._inflight: asyncio.Future[Any] | None = None
 
-    async def _consume(self, data: bytes) -> None:
+    async def _consume(self, data: bytearray) -> None:
         await asyncio.gather(asyncio.to_thread(self._hasher.update, data), self._writer.write(data))
 
     SMALL = 64 * 1024
 
-    async def _submit(self, data: bytes) -> None:
+    async def _submit(self, data: bytearray) -> None:
         if self._inflight is not None:
             await self._inflight
         self._inflight = asyncio.ensure_future(self._consume(data))
 
+    def _take(self) -> bytearray:
+        """Hand the filled buffer over (no copy) and start a new one."""
+        data, self._buffer = self._buffer, bytearray()
+        return data
+
     async def feed(self, chunk: bytes) -> None:
         self._buffer += chunk
         if len(self._buffer) >= self.BATCH:
-            data = bytes(self._buffer)
-            self._buffer.clear()
-            await self._submit(data)
+            await self._submit(self._take())
 
     async def drain(self) -> None:
         """Everything fed so far is hashed and written."""
         if self._inflight is None and 0 < len(self._buffer) <= self.SMALL:
             # A small body (config, small layer): cheaper here than two thread hand-offs.
-            data = bytes(self._buffer)
-            self._buffer.clear()
+            data = self._take()
             self._hasher.update(data)
             await self._writer.write(data)
             return
         if self._buffer:
-            data = bytes(self._buffer)
-            self._buffer.clear()
-            await self._submit(data)
+            await self._submit(self._take())
         if self._inflight is not None:
             inflight, self._inflight = self._inflight, None
             await inflight

@@ -43,13 +43,13 @@ class _FileAppendWriter(AppendWriter):
         self.offset = offset
         self._closed = False
 
-    def _write_all(self, data: bytes) -> None:
+    def _write_all(self, data: bytes | bytearray) -> None:
         view = memoryview(data)
         while view:
             written = os.write(self._fd, view)
             view = view[written:]
 
-    async def write(self, data: bytes) -> None:
+    async def write(self, data: bytes | bytearray) -> None:
         if len(data) >= _INLINE_WRITE:
             await asyncio.to_thread(self._write_all, data)
         else:
