@@ -50,6 +50,14 @@ class Settings(BaseSettings):
     token_service: str = "moorage"
     token_issuer: str = "moorage"
     token_ttl: int = Field(default=300, ge=30, le=86400)
+    # Background jobs (moorage.jobs): jobs each process runs at once (0: none in `serve`),
+    # how long a claimed job's lease lasts without renewal, how often idle workers look.
+    job_workers: int = Field(default=1, ge=0, le=64)
+    job_lease_seconds: float = Field(default=30.0, ge=1.0, le=3600.0)
+    job_poll_seconds: float = Field(default=1.0, gt=0, le=60.0)
+    # Repository events: pulls are written in batches this often; history compaction period.
+    event_flush_interval: float = Field(default=1.0, gt=0, le=60)
+    event_compaction_interval: float = Field(default=300.0, gt=0)
 
     @field_validator("listen")
     @classmethod

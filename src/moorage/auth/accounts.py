@@ -414,3 +414,16 @@ async def team_members(db: Database, org_name: str, team_name: str) -> list[Acco
             .order_by(t.accounts.c.name)
         )
         return [_account(r) for r in rows]
+
+
+async def search(db: Database, text: str, limit: int) -> list[Account]:
+    """Accounts whose name contains ``text`` (the search box), ordered by name."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    query = (
+        select(t.accounts)
+        .where(t.accounts.c.name.ilike(f"%{escaped}%", escape="\\"))
+        .order_by(t.accounts.c.name)
+        .limit(limit)
+    )
+    async with db.read() as conn:
+        return [_account(r) for r in await conn.execute(query)]

@@ -12,6 +12,7 @@ from moorage.auth.levels import Level, Principal, RepositoryFacts, effective_lev
 from moorage.db import tables as t
 from moorage.db.engine import Connection, Database
 from moorage.errors import NoSuchTeam
+from moorage.events import store as events
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +101,44 @@ async def level_on(db: Database, principal: Principal, repo: RepositoryFacts) ->
 # ---- managing grants -----------------------------------------------------------------------
 
 
+async def _access_event(
+    conn: Connection,
+    repository_id: int | None,
+    target: str,
+    team: accounts.Team,
+    level: Level | None,
+    actor: str | None,
+) -> None:
+    """TEAM_ACCESS_CHANGE in the grant's transaction (``level`` None: access removed)."""
+    if repository_id is not None:
+        target = (
+            await conn.execute(
+                select(t.repositories.c.name).where(t.repositories.c.id == repository_id)
+            )
+        ).scalar_one_or_none() or target
+    await events.record(
+        conn,
+        events.TEAM_ACCESS_CHANGE,
+        repository=target,
+        repository_id=repository_id,
+        object_type=events.TEAM,
+        object_id=f"{team.org_name}/{team.name}",
+        actor=actor,
+        details={
+            "team": team.name,
+            "org": team.org_name,
+            "accessLevel": level.wire if level is not None else Level.NONE.wire,
+        },
+    )
+
+
 async def set_repository_access(
-    db: Database, repository_id: int, org_name: str, team_name: str, level: Level
+    db: Database,
+    repository_id: int,
+    org_name: str,
+    team_name: str,
+    level: Level,
+    actor: str | None = None,
 ) -> accounts.Team:
     async with db.write() as conn:
         team = await accounts.require_team(conn, org_name, team_name)
@@ -112,11 +149,12 @@ async def set_repository_access(
                 index_elements=["repository_id", "team_id"], set_={"level": level.wire}
             )
         )
+        await _access_event(conn, repository_id, "", team, level, actor)
     return team
 
 
 async def remove_repository_access(
-    db: Database, repository_id: int, org_name: str, team_name: str
+    db: Database, repository_id: int, org_name: str, team_name: str, actor: str | None = None
 ) -> None:
     async with db.write() as conn:
         team = await accounts.require_team(conn, org_name, team_name)
@@ -128,6 +166,8 @@ async def remove_repository_access(
                 )
             )
         )
+        if result.rowcount:
+            await _access_event(conn, repository_id, "", team, None, actor)
     if result.rowcount == 0:
         raise NoSuchTeam("the team has no access to this repository")
 
@@ -154,7 +194,7 @@ async def repository_access_list(db: Database, repository_id: int) -> list[TeamG
 
 
 async def set_namespace_access(
-    db: Database, namespace: str, team_name: str, level: Level
+    db: Database, namespace: str, team_name: str, level: Level, actor: str | None = None
 ) -> accounts.Team:
     """Namespace grants are for teams of the organization that owns the namespace (as in DTR)."""
     async with db.write() as conn:
@@ -166,10 +206,13 @@ async def set_namespace_access(
                 index_elements=["namespace", "team_id"], set_={"level": level.wire}
             )
         )
+        await _access_event(conn, None, namespace, team, level, actor)
     return team
 
 
-async def remove_namespace_access(db: Database, namespace: str, team_name: str) -> None:
+async def remove_namespace_access(
+    db: Database, namespace: str, team_name: str, actor: str | None = None
+) -> None:
     async with db.write() as conn:
         team = await accounts.require_team(conn, namespace, team_name)
         result = await conn.execute(
@@ -180,6 +223,8 @@ async def remove_namespace_access(db: Database, namespace: str, team_name: str) 
                 )
             )
         )
+        if result.rowcount:
+            await _access_event(conn, None, namespace, team, None, actor)
     if result.rowcount == 0:
         raise NoSuchTeam("the team has no access to this namespace")
 

@@ -101,6 +101,47 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run only background jobs (no HTTP), until SIGTERM or SIGINT."""
+    import signal
+
+    from moorage.http.app import make_storage
+    from moorage.jobs.runner import JobRunner
+    from moorage.registry.context import RegistryContext
+
+    settings = _settings(args)
+    if args.capacity is not None:
+        settings = settings.model_copy(update={"job_workers": args.capacity})
+    logs.configure(settings.log_level, settings.log_format)
+    settings.data.mkdir(parents=True, exist_ok=True)
+    if settings.migrate_on_start:
+        upgrade(settings.database_url)
+
+    async def run() -> None:
+        db = Database(settings.database_url)
+        ctx = RegistryContext(db=db, storage=make_storage(settings), settings=settings)
+        runner = JobRunner(
+            ctx,
+            capacity=max(1, settings.job_workers),
+            lease_seconds=settings.job_lease_seconds,
+            poll_seconds=settings.job_poll_seconds,
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        runner.start()
+        log.info("job worker started", extra={"worker": runner.worker})
+        try:
+            await stop.wait()
+        finally:
+            await runner.stop()
+            await db.close()
+
+    asyncio.run(run())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="moorage", description="Moorage container registry")
     parser.add_argument("--version", action="version", version=f"moorage {__version__}")
@@ -120,6 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = sub.add_parser("migrate", help="create or upgrade the database schema")
     _common(migrate)
     migrate.set_defaults(func=cmd_migrate)
+
+    worker = sub.add_parser("worker", help="run only background jobs (no HTTP)")
+    _common(worker)
+    worker.add_argument("--capacity", type=int, help="jobs run at once (MOORAGE_JOB_WORKERS)")
+    worker.set_defaults(func=cmd_worker)
     return parser
 
 

@@ -20,6 +20,11 @@ class SiteSettings(BaseModel):
     read_only_registry: bool = Field(False, alias="readOnlyRegistry")
     repo_event_history_days: int = Field(0, alias="repoEventHistoryDays", ge=0)
     repo_event_history_count: int = Field(0, alias="repoEventHistoryCount", ge=0)
+    # Online GC (moorage.jobs.gc): untagged manifests are collected only when this is on.
+    gc_collect_untagged_manifests: bool = Field(False, alias="gcCollectUntaggedManifests")
+    # Jobs history compaction: finished jobs older than the days, beyond the newest count, go.
+    job_history_compaction_days: int = Field(30, alias="jobHistoryCompactionDays", ge=0)
+    job_history_max_count: int = Field(10000, alias="jobHistoryMaxCount", ge=0)
 
     def wire(self) -> dict[str, Any]:
         return self.model_dump(by_alias=True)

@@ -127,6 +127,7 @@ tags = Table(
         nullable=False,
     ),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("pushed_by", String(255), nullable=True),  # DTR's tag "author"
     Index("ix_tags_manifest", "manifest_id"),
 )
 
@@ -280,4 +281,115 @@ ldap_syncs = Table(
     Column("trigger", String(16), nullable=False, server_default="manual"),
     Column("runner", String(255), nullable=False, server_default=""),
     Index("ix_ldap_syncs_started_at", "started_at"),
+)
+
+# ---- repository events (DTR's activity stream; written in the change's own transaction) -----
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("type", String(32), nullable=False),
+    # No foreign key: a repository's events outlive it (REPO_DELETE is one of them).
+    Column("repository_id", Integer, nullable=True),
+    Column("repository", String(255), nullable=False, server_default=""),
+    Column("object_type", String(32), nullable=False, server_default=""),
+    Column("object_id", String(255), nullable=False, server_default=""),
+    Column("actor", String(255), nullable=True),
+    Column("published_at", DateTime(timezone=True), nullable=False),
+    Column("details", Text, nullable=False, server_default="{}"),
+    Index("ix_events_repository_id", "repository_id", "id"),
+    Index("ix_events_published_at", "published_at"),
+    Index("ix_events_actor", "actor", "id"),
+)
+
+
+# ---- jobs (DTR's jobrunner) ------------------------------------------------------------------
+
+jobs = Table(
+    "jobs",
+    metadata,
+    # ``seq`` orders and pages the history; ``id`` is the job's public name (a UUID, as DTR's).
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("action", String(64), nullable=False),
+    # waiting → running → done | errored | canceled | worker_dead
+    Column("status", String(16), nullable=False),
+    Column("parameters", Text, nullable=False, server_default="{}"),
+    Column("attempt", Integer, nullable=False, server_default="1"),
+    Column("max_attempts", Integer, nullable=False, server_default="1"),
+    Column("retry_from_id", String(36), nullable=True),
+    Column("worker", String(255), nullable=True),
+    Column("lease_until", DateTime(timezone=True), nullable=True),
+    Column("deadline_seconds", Integer, nullable=True),
+    Column("cancel_requested", Boolean, nullable=False, server_default=false()),
+    Column("cron", Boolean, nullable=False, server_default=false()),
+    Column("error", Text, nullable=True),
+    Column("scheduled_at", DateTime(timezone=True), nullable=False),
+    Column("run_after", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=True),
+    Column("ended_at", DateTime(timezone=True), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_jobs_status_run_after", "status", "run_after"),
+    Index("ix_jobs_action", "action"),
+)
+
+job_logs = Table(
+    "job_logs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", String(36), ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("line", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("data", Text, nullable=False),
+    Index("ix_job_logs_job", "job_id", "line"),
+)
+
+crons = Table(
+    "crons",
+    metadata,
+    Column("action", String(64), primary_key=True),
+    Column("schedule", String(255), nullable=False),
+    Column("parameters", Text, nullable=False, server_default="{}"),
+    Column("retries", Integer, nullable=False, server_default="0"),
+    Column("deadline_seconds", Integer, nullable=True),
+    Column("next_run", DateTime(timezone=True), nullable=False),
+    Column("last_job_id", String(36), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+job_workers = Table(
+    "job_workers",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("capacity", Integer, nullable=False),
+    Column("status", String(16), nullable=False),  # running | stopped
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=False),
+)
+
+# Blobs whose row online GC deleted and whose bytes it deletes later (DESIGN.md §6).
+gc_blob_tombstones = Table(
+    "gc_blob_tombstones",
+    metadata,
+    Column("digest", String(150), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    # Set (with the time) in the transaction that deletes the bytes.
+    Column("bytes_deleted", Boolean, nullable=False, server_default=false()),
+    Column("deleted_at", DateTime(timezone=True), nullable=False),
+)
+
+# Web UI sessions (moorage.http.ui): in SQL so every replica knows them. The cookie holds a
+# random id; only its SHA-256 is stored.
+ui_sessions = Table(
+    "ui_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("ix_ui_sessions_account", "account_id"),
+    Index("ix_ui_sessions_expires", "expires_at"),
 )

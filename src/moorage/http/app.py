@@ -14,12 +14,14 @@ from moorage.auth.ldap import LdapService, PeriodicSync
 from moorage.auth.secretbox import SecretBox
 from moorage.config import Settings
 from moorage.db.engine import Database
-from moorage.http import ping, token
+from moorage.events.store import PullBuffer
+from moorage.http import ping, token, ui
 from moorage.http.access import AccessPolicy
 from moorage.http.accesslog import AccessLog
 from moorage.http.api.app import api_v0, enzi_v0
 from moorage.http.authn import RbacAuthorizer
 from moorage.http.v2 import routes as v2
+from moorage.jobs.runner import JobRunner
 from moorage.registry.context import RegistryContext
 from moorage.storage.base import StorageDriver
 from moorage.storage.filesystem import FilesystemDriver
@@ -43,13 +45,33 @@ def create_app(settings: Settings) -> AccessLog:
             await TokenSigner.load_or_create(db, settings.token_issuer),
             settings,
         )
+        pulls = PullBuffer(
+            db,
+            flush_interval=settings.event_flush_interval,
+            compact_interval=settings.event_compaction_interval,
+        )
+        app.state.events = pulls
+        pulls.start()
         periodic = PeriodicSync(directory)
         app.state.ldap_periodic = periodic
         periodic.start()
+        runner = None
+        if settings.job_workers > 0:
+            runner = JobRunner(
+                ctx,
+                capacity=settings.job_workers,
+                lease_seconds=settings.job_lease_seconds,
+                poll_seconds=settings.job_poll_seconds,
+            )
+            app.state.job_runner = runner
+            runner.start()
         try:
             yield
         finally:
+            if runner is not None:
+                await runner.stop()
             await periodic.stop()
+            await pulls.stop()
             await db.close()
 
     app = Starlette(
@@ -63,4 +85,7 @@ def create_app(settings: Settings) -> AccessLog:
     app.router.routes.extend(
         [Mount("/api/v0", api_v0(app.state)), Mount("/enzi/v0", enzi_v0(app.state))]
     )
+    # The web UI last: /v2, /auth, /api/v0, /enzi/v0 and /_ping keep priority.
+    # Plain routes, not a catch-all mount, so a wrong method elsewhere still gets its 405.
+    app.router.routes.extend(ui.routes())
     return AccessLog(app)

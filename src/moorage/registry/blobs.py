@@ -9,7 +9,7 @@ from sqlalchemy import and_, delete, select
 
 from moorage.db import tables as t
 from moorage.db.engine import Connection, Database, utcnow
-from moorage.errors import BlobUnknown
+from moorage.errors import BlobUnknown, BlobUploadInvalid
 from moorage.oci.digest import Digest
 from moorage.registry import repositories
 from moorage.registry.context import RegistryContext
@@ -67,11 +67,31 @@ async def link(db: Database, conn: Connection, repository_id: int, digest: str, 
         .values(digest=digest, size=size, created_at=now)
         .on_conflict_do_nothing(index_elements=["digest"])
     )
+    # A push refreshes the link's time: online GC leaves links younger than its grace period.
     await conn.execute(
         db.insert(t.repository_blobs)
         .values(repository_id=repository_id, digest=digest, created_at=now)
-        .on_conflict_do_nothing(index_elements=["repository_id", "digest"])
+        .on_conflict_do_update(index_elements=["repository_id", "digest"], set_={"created_at": now})
     )
+
+
+async def revive(ctx: RegistryContext, conn: Connection, digest: Digest, size: int) -> None:
+    """In the transaction that links a blob: take back a blob whose row online GC deleted.
+
+    Deleting the tombstone stops GC from deleting the bytes later; when GC already deleted them
+    (``bytes_deleted``), this push's bytes must be the ones at the address now. The tombstone row
+    is where a push and GC's byte deletion meet (see ``moorage.registry.gc``)."""
+    tomb = t.gc_blob_tombstones
+    row = (
+        await conn.execute(
+            delete(tomb).where(tomb.c.digest == str(digest)).returning(tomb.c.bytes_deleted)
+        )
+    ).first()
+    if row is not None and row.bytes_deleted and await ctx.storage.stat(blob_key(digest)) != size:
+        raise BlobUploadInvalid(
+            "the blob was garbage collected while this push finished; push it again",
+            detail={"digest": str(digest)},
+        )
 
 
 async def known_size(conn: Connection, digest: str) -> int | None:
@@ -89,6 +109,7 @@ async def mount(ctx: RegistryContext, name: str, digest: Digest, source: str) ->
     repo = await repositories.ensure(ctx.db, name)
     async with ctx.db.write() as conn:
         await link(ctx.db, conn, repo.id, str(digest), size)
+        await revive(ctx, conn, digest, size)
     return BlobInfo(digest, size, blob_key(digest))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import and_, delete, select
+from sqlalchemy import and_, bindparam, delete, select
 
 from moorage.db import tables as t
 from moorage.db.engine import Connection, utcnow
@@ -17,6 +17,7 @@ from moorage.errors import (
     NameUnknown,
     TagInvalid,
 )
+from moorage.events import store as events
 from moorage.oci.digest import Digest, is_digest
 from moorage.oci.manifest import Descriptor, ParsedManifest, parse_manifest
 from moorage.oci.names import validate_tag
@@ -80,33 +81,37 @@ async def lookup(conn: Connection, repository_id: int, reference: str) -> Stored
     return None if row is None else _stored(row)
 
 
-async def _lookup_by_name(conn: Connection, name: str, reference: str) -> StoredManifest | None:
-    """One indexed query from repository name and reference to the manifest (the pull path)."""
-    by_name = t.repositories.c.name == name
-    if is_digest(reference):
-        digest = str(Digest.parse(reference))
-        query = (
-            select(*_COLUMNS)
-            .select_from(
-                t.manifests.join(t.repositories, t.repositories.c.id == t.manifests.c.repository_id)
-            )
-            .where(and_(by_name, t.manifests.c.digest == digest))
+# Built once (the pull path): repository name and reference to the manifest in one query.
+_BY_NAME_AND_DIGEST = (
+    select(*_COLUMNS)
+    .select_from(
+        t.manifests.join(t.repositories, t.repositories.c.id == t.manifests.c.repository_id)
+    )
+    .where(
+        and_(t.repositories.c.name == bindparam("name"), t.manifests.c.digest == bindparam("ref"))
+    )
+)
+_BY_NAME_AND_TAG = (
+    select(*_COLUMNS)
+    .select_from(
+        t.tags.join(t.repositories, t.repositories.c.id == t.tags.c.repository_id).join(
+            t.manifests, t.manifests.c.id == t.tags.c.manifest_id
         )
+    )
+    .where(and_(t.repositories.c.name == bindparam("name"), t.tags.c.name == bindparam("ref")))
+)
+
+
+async def _lookup_by_name(conn: Connection, name: str, reference: str) -> StoredManifest | None:
+    if is_digest(reference):
+        query, ref = _BY_NAME_AND_DIGEST, str(Digest.parse(reference))
     else:
         try:
-            validate_tag(reference)
+            ref = validate_tag(reference)
         except TagInvalid:
             return None  # a name that cannot be a tag names no manifest: 404, not 400
-        query = (
-            select(*_COLUMNS)
-            .select_from(
-                t.tags.join(t.repositories, t.repositories.c.id == t.tags.c.repository_id).join(
-                    t.manifests, t.manifests.c.id == t.tags.c.manifest_id
-                )
-            )
-            .where(and_(by_name, t.tags.c.name == reference))
-        )
-    row = (await conn.execute(query)).first()
+        query = _BY_NAME_AND_TAG
+    row = (await conn.execute(query, {"name": name, "ref": ref})).first()
     return None if row is None else _stored(row)
 
 
@@ -191,7 +196,12 @@ def _references(parsed: ParsedManifest) -> list[tuple[str, Descriptor]]:
 
 
 async def put(
-    ctx: RegistryContext, name: str, reference: str, body: bytes, content_type: str | None
+    ctx: RegistryContext,
+    name: str,
+    reference: str,
+    body: bytes,
+    content_type: str | None,
+    actor: str | None = None,
 ) -> PutResult:
     if len(body) > ctx.settings.max_manifest_bytes:
         raise ManifestInvalid("manifest too large")
@@ -219,7 +229,7 @@ async def put(
         raise ManifestInvalid(
             "a descriptor's size does not match the stored content", detail={"digest": wrong_size}
         )
-    repo = found or await repositories.ensure(ctx.db, name)
+    repo = found or await repositories.ensure(ctx.db, name, actor=actor)
 
     # Storage first, metadata last.
     key = blob_key(digest)
@@ -235,6 +245,7 @@ async def put(
             .values(digest=str(digest), size=len(body), created_at=now)
             .on_conflict_do_nothing(index_elements=["digest"])
         )
+        await _hold_references(conn, repo.id, parsed)  # meets online GC (registry/gc.py)
         existing = await lookup(conn, repo.id, str(digest))
         if existing is None:
             created = True
@@ -272,16 +283,44 @@ async def put(
                         for i, (kind, desc) in enumerate(refs)
                     ],
                 )
+            await events.record(
+                conn,
+                events.MANIFEST_PUSH,
+                repository=name,
+                repository_id=repo.id,
+                object_type=events.MANIFEST,
+                object_id=str(digest),
+                actor=actor,
+                details={"digest": str(digest), "mediaType": parsed.media_type},
+                at=now,
+            )
         else:
             manifest_id = existing.id
         if tag is not None:
             await conn.execute(
                 ctx.db.insert(t.tags)
-                .values(repository_id=repo.id, name=tag, manifest_id=manifest_id, updated_at=now)
+                .values(
+                    repository_id=repo.id,
+                    name=tag,
+                    manifest_id=manifest_id,
+                    updated_at=now,
+                    pushed_by=actor,
+                )
                 .on_conflict_do_update(
                     index_elements=["repository_id", "name"],
-                    set_={"manifest_id": manifest_id, "updated_at": now},
+                    set_={"manifest_id": manifest_id, "updated_at": now, "pushed_by": actor},
                 )
+            )
+            await events.record(
+                conn,
+                events.TAG_PUSH,
+                repository=name,
+                repository_id=repo.id,
+                object_type=events.TAG,
+                object_id=tag,
+                actor=actor,
+                details={"digest": str(digest), "mediaType": parsed.media_type},
+                at=now,
             )
     return PutResult(digest, subject, created)
 
@@ -293,7 +332,9 @@ def _platform(desc: Descriptor, field: str) -> str | None:
     return str(value)[:64] if value is not None else None
 
 
-async def delete_reference(ctx: RegistryContext, name: str, reference: str) -> None:
+async def delete_reference(
+    ctx: RegistryContext, name: str, reference: str, actor: str | None = None
+) -> None:
     """DELETE by digest removes the manifest (and its tags); by tag removes only the tag."""
     async with ctx.db.write() as conn:
         repo = await repositories.find(conn, name)
@@ -306,6 +347,7 @@ async def delete_reference(ctx: RegistryContext, name: str, reference: str) -> N
                     and_(t.manifests.c.repository_id == repo.id, t.manifests.c.digest == digest)
                 )
             )
+            kind, object_type, object_id = events.MANIFEST_DELETE, events.MANIFEST, digest
         else:
             validate_tag(reference)
             result = await conn.execute(
@@ -313,5 +355,47 @@ async def delete_reference(ctx: RegistryContext, name: str, reference: str) -> N
                     and_(t.tags.c.repository_id == repo.id, t.tags.c.name == reference)
                 )
             )
+            kind, object_type, object_id = events.TAG_DELETE, events.TAG, reference
+        if result.rowcount:
+            await events.record(
+                conn,
+                kind,
+                repository=name,
+                repository_id=repo.id,
+                object_type=object_type,
+                object_id=object_id,
+                actor=actor,
+            )
     if result.rowcount == 0:
         raise ManifestUnknown(detail={"reference": reference})
+
+
+async def _hold_references(conn: Connection, repository_id: int, parsed: ParsedManifest) -> None:
+    """In the manifest's write transaction: what it references is still there (online GC may
+    have unlinked a blob or deleted an untagged child since the check before the bytes were
+    written), and stays there: the rows are held (``FOR SHARE`` on PostgreSQL; SQLite's write
+    transaction is exclusive) so GC's deleting transaction waits for this one and sees the
+    references it adds."""
+    wanted = sorted({str(d.digest) for d in parsed.blob_references()})
+    missing: list[str] = []
+    if wanted:
+        rb = t.repository_blobs
+        rows = await conn.execute(
+            select(rb.c.digest)
+            .where(and_(rb.c.repository_id == repository_id, rb.c.digest.in_(wanted)))
+            .with_for_update(read=True)
+        )
+        have = {r.digest for r in rows}
+        missing += [d for d in wanted if d not in have]
+    children = sorted({str(d.digest) for d in parsed.manifests})
+    if children:
+        m = t.manifests
+        rows = await conn.execute(
+            select(m.c.digest)
+            .where(and_(m.c.repository_id == repository_id, m.c.digest.in_(children)))
+            .with_for_update(read=True)
+        )
+        have = {r.digest for r in rows}
+        missing += [d for d in children if d not in have]
+    if missing:
+        raise ManifestBlobUnknown(detail={"digest": missing[0], "missing": missing[:20]})

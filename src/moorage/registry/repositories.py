@@ -11,6 +11,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from moorage.db import tables as t
 from moorage.db.engine import Connection, Database, utcnow
 from moorage.errors import InvalidInput, NameUnknown, NoSuchRepository, RepositoryExists
+from moorage.events import store as events
 from moorage.oci.names import validate_name
 
 
@@ -44,7 +45,7 @@ async def require(conn: Connection, name: str) -> Repository:
     return repo
 
 
-async def ensure(db: Database, name: str) -> Repository:
+async def ensure(db: Database, name: str, actor: str | None = None) -> Repository:
     """The repository, created if it does not exist yet (a push creates it)."""
     validate_name(name)
     async with db.read() as conn:
@@ -52,22 +53,27 @@ async def ensure(db: Database, name: str) -> Repository:
     if repo is not None:
         return repo
     async with db.write() as conn:
-        await ensure_in(db, conn, name)
+        await ensure_in(db, conn, name, actor=actor)
         return await require(conn, name)
 
 
-async def ensure_in(db: Database, conn: Connection, name: str) -> int:
+async def ensure_in(db: Database, conn: Connection, name: str, actor: str | None = None) -> int:
     """Inside the caller's write transaction: the repository's id, created if needed."""
-    await conn.execute(
+    inserted = await conn.execute(
         db.insert(t.repositories)
         .values(name=validate_name(name), namespace=namespace_of(name), created_at=utcnow())
         .on_conflict_do_nothing(index_elements=["name"])
     )
-    return int(
+    repository_id = int(
         (
             await conn.execute(select(t.repositories.c.id).where(t.repositories.c.name == name))
         ).scalar_one()
     )
+    if inserted.rowcount:
+        await events.record(
+            conn, events.CREATE_REPO, repository=name, repository_id=repository_id, actor=actor
+        )
+    return repository_id
 
 
 # ---- management (DTR /api/v0/repositories) ----------------------------------------------------
@@ -161,21 +167,32 @@ async def details(db: Database, name: str) -> RepositoryDetails:
     return _details(row)
 
 
-async def create(db: Database, name: str, attrs: dict[str, Any]) -> RepositoryDetails:
+async def create(
+    db: Database, name: str, attrs: dict[str, Any], actor: str | None = None
+) -> RepositoryDetails:
     validate_name(name)
     values = {"visibility": "public", **_columns(attrs)}
     async with db.write() as conn:
         if await find(conn, name) is not None:
             raise RepositoryExists(detail={"name": name})
-        await conn.execute(
+        result = await conn.execute(
             t.repositories.insert().values(
                 name=name, namespace=namespace_of(name), created_at=utcnow(), **values
             )
         )
+        await events.record(
+            conn,
+            events.CREATE_REPO,
+            repository=name,
+            repository_id=int(result.inserted_primary_key[0]),  # type: ignore[index]
+            actor=actor,
+        )
     return await details(db, name)
 
 
-async def modify(db: Database, name: str, attrs: dict[str, Any]) -> RepositoryDetails:
+async def modify(
+    db: Database, name: str, attrs: dict[str, Any], actor: str | None = None
+) -> RepositoryDetails:
     values = _columns(attrs)
     async with db.write() as conn:
         result = await conn.execute(
@@ -185,10 +202,20 @@ async def modify(db: Database, name: str, attrs: dict[str, Any]) -> RepositoryDe
         )
         if values and result.rowcount == 0:
             raise NoSuchRepository(detail={"name": name})
+        if values:
+            changed = await find(conn, name)
+            await events.record(
+                conn,
+                events.REPO_SETTINGS_CHANGE,
+                repository=name,
+                repository_id=changed.id if changed else None,
+                actor=actor,
+                details={w: attrs[w] for w, c in _SETTABLE.items() if c in values},
+            )
     return await details(db, name)
 
 
-async def remove(db: Database, name: str) -> None:
+async def remove(db: Database, name: str, actor: str | None = None) -> None:
     """Delete the repository and everything it names; bytes go to garbage collection."""
     async with db.write() as conn:
         repo = await find(conn, name)
@@ -201,6 +228,14 @@ async def remove(db: Database, name: str) -> None:
             delete(t.repository_blobs).where(t.repository_blobs.c.repository_id == repo.id)
         )
         await conn.execute(delete(t.repositories).where(t.repositories.c.id == repo.id))
+        # The history stays (administrators see it) but no longer points at an id that a new
+        # repository could reuse.
+        await conn.execute(
+            update(t.events).where(t.events.c.repository_id == repo.id).values(repository_id=None)
+        )
+        await events.record(
+            conn, events.REPO_DELETE, repository=name, repository_id=None, actor=actor
+        )
 
 
 async def page(

@@ -435,6 +435,7 @@ async def _place(
     async with ctx.db.write() as conn:
         repository_id = await repositories.ensure_in(ctx.db, conn, name)
         await blobs.link(ctx.db, conn, repository_id, str(digest), size)
+        await blobs.revive(ctx, conn, digest, size)  # meets online GC (registry/gc.py)
         if upload_row:
             await conn.execute(delete(t.uploads).where(t.uploads.c.id == upload_id))
     return blobs.BlobInfo(digest, size, target)

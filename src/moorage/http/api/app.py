@@ -8,7 +8,17 @@ from starlette.datastructures import State
 
 from moorage import __version__
 from moorage.errors import MoorageError
-from moorage.http.api import accounts, ldap, repositories, settings, tokens
+from moorage.http.api import (
+    accounts,
+    activity,
+    images,
+    jobs,
+    ldap,
+    repositories,
+    search,
+    settings,
+    tokens,
+)
 from moorage.http.api.common import (
     moorage_error_handler,
     unexpected_error_handler,
@@ -34,8 +44,12 @@ def _app(title: str, state: State) -> FastAPI:
 def api_v0(state: State) -> FastAPI:
     app = _app("Moorage API (DTR /api/v0)", state)
     app.include_router(repositories.router)
+    app.include_router(images.router)
+    app.include_router(activity.router)
+    app.include_router(search.router)
     app.include_router(settings.router)
     app.include_router(tokens.router)
+    app.include_router(jobs.router)
     return app
 
 

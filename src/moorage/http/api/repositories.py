@@ -111,7 +111,7 @@ async def create_repository(
     if "/" in body.name:
         raise InvalidInput("repository name must be a single path component")
     attrs = body.model_dump(exclude_none=True, exclude={"name"})
-    repo = await repositories.create(db, f"{namespace}/{body.name}", attrs)
+    repo = await repositories.create(db, f"{namespace}/{body.name}", attrs, principal.name)
     return await _wire(db, repo)
 
 
@@ -134,7 +134,9 @@ async def update_repository(
 ) -> dict[str, Any]:
     name = f"{namespace}/{repo}"
     await _admin_of(db, principal, name)
-    updated = await repositories.modify(db, name, body.model_dump(exclude_none=True))
+    updated = await repositories.modify(
+        db, name, body.model_dump(exclude_none=True), principal.name
+    )
     return await _wire(db, updated)
 
 
@@ -142,7 +144,7 @@ async def update_repository(
 async def delete_repository(namespace: str, repo: str, db: Db, principal: SignedIn) -> Response:
     name = f"{namespace}/{repo}"
     await _admin_of(db, principal, name)
-    await repositories.remove(db, name)
+    await repositories.remove(db, name, principal.name)
     return Response(status_code=204)
 
 
@@ -173,7 +175,9 @@ async def grant_team_access(
 ) -> dict[str, Any]:
     details = await _admin_of(db, principal, f"{namespace}/{repo}")
     level = _level(body.access_level)
-    granted = await grants.set_repository_access(db, details.id, namespace, team, level)
+    granted = await grants.set_repository_access(
+        db, details.id, namespace, team, level, principal.name
+    )
     return {
         "accessLevel": level.wire,
         "team": _team_wire(granted),
@@ -186,7 +190,7 @@ async def revoke_team_access(
     namespace: str, repo: str, team: str, db: Db, principal: SignedIn
 ) -> Response:
     details = await _admin_of(db, principal, f"{namespace}/{repo}")
-    await grants.remove_repository_access(db, details.id, namespace, team)
+    await grants.remove_repository_access(db, details.id, namespace, team, principal.name)
     return Response(status_code=204)
 
 
@@ -219,7 +223,7 @@ async def grant_namespace_access(
 ) -> dict[str, Any]:
     org = await _namespace_admin(db, principal, namespace)
     level = _level(body.access_level)
-    granted = await grants.set_namespace_access(db, namespace, team, level)
+    granted = await grants.set_namespace_access(db, namespace, team, level, principal.name)
     return {"accessLevel": level.wire, "team": _team_wire(granted), "namespace": org.wire()}
 
 
@@ -228,7 +232,7 @@ async def revoke_namespace_access(
     namespace: str, team: str, db: Db, principal: SignedIn
 ) -> Response:
     await _namespace_admin(db, principal, namespace)
-    await grants.remove_namespace_access(db, namespace, team)
+    await grants.remove_namespace_access(db, namespace, team, principal.name)
     return Response(status_code=204)
 
 

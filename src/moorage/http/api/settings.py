@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from moorage.db import site_settings
 from moorage.errors import InvalidInput
+from moorage.events import store as events
 from moorage.http.api.common import Admin, Db
 
 router = APIRouter(tags=["settings"])
@@ -30,4 +31,6 @@ async def set_settings(
             {"setting": ".".join(str(p) for p in e["loc"]), "msg": e["msg"]} for e in exc.errors()
         ]
         raise InvalidInput("invalid settings", detail=problems) from exc
+    if {"repoEventHistoryDays", "repoEventHistoryCount"} & changes.keys():
+        await events.compact_by_settings(db)  # a tighter history applies at once
     return updated.wire()

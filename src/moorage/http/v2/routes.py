@@ -27,6 +27,7 @@ from moorage.errors import (
     SizeInvalid,
     Unsupported,
 )
+from moorage.events import store as events
 from moorage.http.authz import BASE, CATALOG, Access, authorize, visible
 from moorage.http.errors import oci_error_response, unexpected_error_response
 from moorage.oci import mediatypes as mt
@@ -120,6 +121,13 @@ def _page_size(request: Request, default: int | None) -> int | None:
     return min(n, MAX_PAGE)
 
 
+async def _actor(request: Request) -> str | None:
+    """The caller's account name for events (the principal is cached by ``authorize``)."""
+    principal, _ = await request.app.state.authorizer.principal(request)
+    name: str | None = principal.name
+    return name
+
+
 # ---- base ----------------------------------------------------------------------------------
 
 
@@ -199,6 +207,14 @@ async def upload_start(request: Request) -> Response:
     mount = params.get("mount")
     source = params.get("from")
     await authorize(request, Access.repository(name, "pull", "push"))
+    with events.acting(await _actor(request)):
+        return await _upload_start(request, ctx, name, mount, source)
+
+
+async def _upload_start(
+    request: Request, ctx: RegistryContext, name: str, mount: str | None, source: str | None
+) -> Response:
+    params = request.query_params
     if mount is not None:
         digest = Digest.parse(mount)
         # With ``from``, mount from there; without it, from any repository the caller may pull.
@@ -259,18 +275,19 @@ async def upload_put(request: Request) -> Response:
     digest = _digest_param(request.query_params.get("digest"))
     length = _content_length(request)
     raw_range = request.headers.get("content-range")
-    if length or request.headers.get("transfer-encoding", "").lower() == "chunked":
-        await uploads.append(
-            ctx,
-            name,
-            upload_id,
-            request.stream(),
-            content_range=uploads.parse_content_range(raw_range) if raw_range else None,
-            content_length=length,
-        )
-    else:
-        await uploads.status(ctx, name, upload_id)
-    info = await uploads.finish(ctx, name, upload_id, digest)
+    with events.acting(await _actor(request)):
+        if length or request.headers.get("transfer-encoding", "").lower() == "chunked":
+            info = await uploads.complete(
+                ctx,
+                name,
+                upload_id,
+                digest,
+                request.stream(),
+                content_range=uploads.parse_content_range(raw_range) if raw_range else None,
+                content_length=length,
+            )
+        else:
+            info = await uploads.finish(ctx, name, upload_id, digest)
     return _blob_created(name, info)
 
 
@@ -310,6 +327,8 @@ async def manifest_get(request: Request) -> Response:
     ctx = _ctx(request)
     reference = request.path_params["reference"]
     found = await manifests.get(ctx, name, reference)
+    if request.method == "GET":
+        request.app.state.events.pulled(name, reference, found.digest, await _actor(request))
     accepted = _accepted(request)
     if accepted and "*/*" not in accepted and found.media_type not in accepted:
         if found.media_type in mt.INDEXES:
@@ -347,7 +366,9 @@ async def manifest_put(request: Request) -> Response:
     ctx = _ctx(request)
     reference = request.path_params["reference"]
     body = await _read_manifest_body(request, ctx.settings.max_manifest_bytes)
-    result = await manifests.put(ctx, name, reference, body, request.headers.get("content-type"))
+    result = await manifests.put(
+        ctx, name, reference, body, request.headers.get("content-type"), await _actor(request)
+    )
     headers = {
         "Location": f"/v2/{name}/manifests/{result.digest}",
         "Docker-Content-Digest": str(result.digest),
@@ -361,7 +382,9 @@ async def manifest_put(request: Request) -> Response:
 async def manifest_delete(request: Request) -> Response:
     name = _name(request)
     await authorize(request, Access.repository(name, "delete"))
-    await manifests.delete_reference(_ctx(request), name, request.path_params["reference"])
+    await manifests.delete_reference(
+        _ctx(request), name, request.path_params["reference"], await _actor(request)
+    )
     return Response(status_code=202)
 
 

@@ -1,0 +1,1 @@
+"""Domain events: repository activity recorded beside the change (outbox) and buffered pulls."""

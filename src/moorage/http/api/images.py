@@ -1,0 +1,134 @@
+"""``/api/v0/repositories/{ns}/{repo}/tags`` and ``.../manifests``: what a repository holds."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from moorage.auth.levels import Level
+from moorage.errors import Denied, InvalidInput
+from moorage.http.api.common import (
+    Caller,
+    Db,
+    PageSize,
+    PageStart,
+    SignedIn,
+    paged,
+    repository_level,
+)
+from moorage.oci.digest import is_digest
+from moorage.registry import browse, manifests
+from moorage.registry.context import RegistryContext
+
+router = APIRouter(tags=["tags"])
+
+IncludeManifests = Annotated[bool, Query(alias="includeManifests")]
+
+
+def _ctx(request: Request) -> RegistryContext:
+    ctx: RegistryContext = request.app.state.registry
+    return ctx
+
+
+def _tag_wire(row: browse.TagRow, manifest: browse.ImageDetails | None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": row.name,
+        "digest": row.digest,
+        "author": row.pushed_by or "",
+        "updatedAt": browse.iso(row.updated_at),
+        "createdAt": browse.iso(row.created_at),
+        "hashMismatch": False,
+        "inNotary": False,
+    }
+    if manifest is not None:
+        out["manifest"] = manifest.wire()
+    return out
+
+
+@router.get("/repositories/{namespace}/{repo}/tags")
+async def list_tags(
+    namespace: str,
+    repo: str,
+    request: Request,
+    db: Db,
+    principal: Caller,
+    page_start: PageStart = None,
+    page_size: PageSize = 10,
+    include_manifests: IncludeManifests = False,
+) -> Response:
+    """A page of tags ordered by name; ``includeManifests=true`` adds each image's details."""
+    _, details = await repository_level(db, principal, f"{namespace}/{repo}")
+    ctx = _ctx(request)
+    rows, nxt = await browse.tag_page(
+        ctx, details.id, start=page_start, limit=page_size, with_payload=include_manifests
+    )
+    out: list[dict[str, Any]] = []
+    configs = browse.ConfigCache(ctx)
+    for row in rows:
+        manifest = None
+        if include_manifests:
+            assert row.payload is not None
+            manifest = await browse.image_details(
+                configs, row.digest, row.media_type, row.payload, row.created_at
+            )
+        out.append(_tag_wire(row, manifest))
+    return paged(out, nxt)
+
+
+@router.get("/repositories/{namespace}/{repo}/tags/{reference}")
+async def get_tag(
+    namespace: str, repo: str, reference: str, request: Request, db: Db, principal: Caller
+) -> list[dict[str, Any]]:
+    """The tag (or digest) with its image; one entry per platform for a manifest list."""
+    _, details = await repository_level(db, principal, f"{namespace}/{repo}")
+    ctx = _ctx(request)
+    row = await browse.tag(ctx, details.id, reference)
+    images = await browse.platform_images(ctx, details.id, row, browse.ConfigCache(ctx))
+    return [_tag_wire(row, image) for image in images]
+
+
+@router.delete("/repositories/{namespace}/{repo}/tags/{tag}", status_code=204)
+async def delete_tag(
+    namespace: str, repo: str, tag: str, request: Request, db: Db, principal: SignedIn
+) -> Response:
+    name = f"{namespace}/{repo}"
+    level, _ = await repository_level(db, principal, name)
+    if level < Level.READ_WRITE:
+        raise Denied("deleting a tag needs read-write access")
+    if is_digest(tag):
+        raise InvalidInput("name a tag, not a digest")
+    await manifests.delete_reference(_ctx(request), name, tag, principal.name)
+    return Response(status_code=204)
+
+
+@router.get("/repositories/{namespace}/{repo}/manifests")
+async def list_manifests(
+    namespace: str,
+    repo: str,
+    request: Request,
+    db: Db,
+    principal: Caller,
+    page_start: PageStart = None,
+    page_size: PageSize = 10,
+) -> Response:
+    """A page of the repository's manifests ordered by digest, with the tags naming each."""
+    _, details = await repository_level(db, principal, f"{namespace}/{repo}")
+    ctx = _ctx(request)
+    rows, nxt = await browse.manifest_page(ctx, details.id, start=page_start, limit=page_size)
+    tags = await browse.tags_of(ctx, details.id, [r.digest for r in rows])
+    out = [
+        {
+            "digest": r.digest,
+            "mediaType": r.media_type,
+            "artifactType": r.artifact_type or "",
+            "configDigest": r.config_digest or "",
+            "subject": r.subject or "",
+            "size": r.size,
+            "createdAt": browse.iso(r.created_at),
+            "tags": tags.get(r.digest, []),
+        }
+        for r in rows
+    ]
+    return paged(out, nxt)

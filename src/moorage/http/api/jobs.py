@@ -1,0 +1,183 @@
+"""DTR's jobrunner API (system administrators only): ``/api/v0/jobs``, ``/api/v0/crons``,
+``/api/v0/workers``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Request
+from starlette.responses import Response
+
+from moorage.errors import InvalidInput
+from moorage.http.api.common import Admin, Db, PageSize, PageStart, paged
+from moorage.jobs import store
+from moorage.jobs.actions import KNOWN
+from moorage.jobs.gc import validate as validate_gc
+
+router = APIRouter(tags=["jobs"])
+WORKER_STALE = dt.timedelta(seconds=30)
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def _poke(request: Request) -> None:
+    runner = getattr(request.app.state, "job_runner", None)
+    if runner is not None:
+        runner.poke()
+
+
+def _action(name: Any) -> str:
+    if not isinstance(name, str) or name not in KNOWN:
+        raise InvalidInput(
+            "unknown action", detail={"action": str(name)[:64], "known": sorted(KNOWN)}
+        )
+    return name
+
+
+def _parameters(action: str, value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidInput("parameters must be an object")
+    if action == "onlinegc":
+        validate_gc(value)
+    return value
+
+
+def _deadline(value: Any) -> int | None:
+    """DTR writes durations as Go does (``30m``, ``1h30m``, ``90s``); plain seconds also do."""
+    if value in (None, "", 0):
+        return None
+    if isinstance(value, int) and value > 0:
+        return value
+    match = _DURATION.match(str(value).strip())
+    if not match or not any(match.groups()):
+        raise InvalidInput("deadline must be a duration like 30m or 1h", detail={"deadline": value})
+    h, m, s = (int(g or 0) for g in match.groups())
+    return h * 3600 + m * 60 + s or None
+
+
+def _retries(value: Any) -> int:
+    if value is None:
+        return 0
+    if not isinstance(value, int) or not 0 <= value <= 20:
+        raise InvalidInput("retries must be an integer from 0 to 20")
+    return value
+
+
+def _running(value: str | None) -> bool | None:
+    if value is None or value in ("", "any"):
+        return None
+    if value in ("true", "1", "running"):
+        return True
+    if value in ("false", "0", "stopped"):
+        return False
+    raise InvalidInput("running is true, false or any")
+
+
+@router.get("/jobs")
+async def list_jobs(
+    db: Db,
+    principal: Admin,
+    action: str | None = None,
+    worker: str | None = None,
+    running: str | None = None,
+    page_start: PageStart = None,
+    page_size: PageSize = 100,
+) -> Response:
+    jobs, nxt = await store.page(
+        db,
+        action=action,
+        worker=worker,
+        running=_running(running),
+        start=page_start,
+        limit=page_size,
+    )
+    return paged({"jobs": [j.wire() for j in jobs]}, nxt)
+
+
+@router.post("/jobs", status_code=202)
+async def create_job(
+    request: Request, db: Db, principal: Admin, body: Annotated[dict[str, Any], Body()]
+) -> dict[str, Any]:
+    action = _action(body.get("action"))
+    job = await store.submit(
+        db,
+        action,
+        _parameters(action, body.get("parameters")),
+        retries=_retries(body.get("retries")),
+        deadline_seconds=_deadline(body.get("deadline")),
+    )
+    _poke(request)
+    return job.wire()
+
+
+@router.get("/jobs/{job_id}")
+async def get_job(job_id: str, db: Db, principal: Admin) -> dict[str, Any]:
+    return (await store.get(db, job_id)).wire()
+
+
+@router.delete("/jobs/{job_id}", status_code=204)
+async def delete_job(job_id: str, db: Db, principal: Admin) -> Response:
+    await store.remove(db, job_id)
+    return Response(status_code=204)
+
+
+@router.post("/jobs/{job_id}/cancel")
+async def cancel_job(job_id: str, db: Db, principal: Admin) -> dict[str, Any]:
+    return (await store.cancel(db, job_id)).wire()
+
+
+@router.get("/jobs/{job_id}/logs")
+async def job_logs(
+    job_id: str,
+    db: Db,
+    principal: Admin,
+    start: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
+) -> list[dict[str, Any]]:
+    return await store.logs(db, job_id, start=start, limit=limit)
+
+
+@router.get("/crons")
+async def list_crons(db: Db, principal: Admin) -> dict[str, Any]:
+    return {"crons": [c.wire() for c in await store.list_crons(db)]}
+
+
+@router.post("/crons", status_code=201)
+async def set_cron(
+    request: Request, db: Db, principal: Admin, body: Annotated[dict[str, Any], Body()]
+) -> dict[str, Any]:
+    action = _action(body.get("action"))
+    schedule = body.get("schedule")
+    if not isinstance(schedule, str):
+        raise InvalidInput("schedule must be a cron expression")
+    cron = await store.set_cron(
+        db,
+        store.Cron(
+            action=action,
+            schedule=schedule,
+            parameters=_parameters(action, body.get("parameters")),
+            retries=_retries(body.get("retries")),
+            deadline_seconds=_deadline(body.get("deadline")),
+        ),
+    )
+    _poke(request)
+    return cron.wire()
+
+
+@router.get("/crons/{action}")
+async def get_cron(action: str, db: Db, principal: Admin) -> dict[str, Any]:
+    return (await store.get_cron(db, action)).wire()
+
+
+@router.delete("/crons/{action}", status_code=204)
+async def delete_cron(action: str, db: Db, principal: Admin) -> Response:
+    await store.delete_cron(db, action)
+    return Response(status_code=204)
+
+
+@router.get("/workers")
+async def list_workers(db: Db, principal: Admin) -> dict[str, Any]:
+    return {"workers": await store.workers(db, stale_after=WORKER_STALE)}

@@ -1,0 +1,1 @@
+"""Durable background jobs (DTR's jobrunner): queue, runner, schedules and the actions."""

@@ -1,0 +1,92 @@
+"""The ``onlinegc`` action: ``moorage.registry.gc`` run as a job, its progress in the job's log.
+
+Parameters (all optional): ``dryRun`` (report what would be freed, delete nothing),
+``gracePeriodSeconds`` (default 3600: nothing younger is collected, and bytes are deleted no
+sooner than this after their row), ``uploadMaxAgeSeconds`` (default 86400), ``budgetSeconds``
+(a time budget after which GC stops cleanly; the job's deadline also bounds it). Whether untagged
+manifests are collected is the site setting ``gcCollectUntaggedManifests``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from typing import Any
+
+from moorage.db import site_settings
+from moorage.errors import InvalidInput
+from moorage.jobs.actions import JobContext
+from moorage.registry import gc
+
+DEFAULT_GRACE = 3600
+DEFAULT_UPLOAD_AGE = 86400
+
+
+def _seconds(params: dict[str, Any], key: str, default: float | None) -> float | None:
+    value = params.get(key, default)
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"{key} must be a number of seconds") from exc
+    if number < 0:
+        raise InvalidInput(f"{key} must not be negative")
+    return number
+
+
+def options(params: dict[str, Any], collect_untagged: bool) -> gc.GcOptions:
+    grace = _seconds(params, "gracePeriodSeconds", DEFAULT_GRACE) or 0.0
+    uploads = _seconds(params, "uploadMaxAgeSeconds", DEFAULT_UPLOAD_AGE) or 0.0
+    return gc.GcOptions(
+        dry_run=bool(params.get("dryRun", False)),
+        grace=dt.timedelta(seconds=grace),
+        upload_max_age=dt.timedelta(seconds=uploads),
+        collect_untagged=collect_untagged,
+    )
+
+
+def validate(params: dict[str, Any]) -> None:
+    """Refuse bad parameters when the job is queued rather than when it runs."""
+    options(params, False)
+    _seconds(params, "budgetSeconds", None)
+
+
+async def run(ctx: JobContext) -> None:
+    settings = await site_settings.load(ctx.db)
+    opts = options(ctx.parameters, settings.gc_collect_untagged_manifests)
+    budget = _seconds(ctx.parameters, "budgetSeconds", None)
+    stop_at = time.monotonic() + budget if budget else None
+
+    def should_stop() -> bool:
+        return ctx.should_stop() or (stop_at is not None and time.monotonic() >= stop_at)
+
+    last = 0.0
+
+    async def progress(message: str, report: gc.GcReport) -> None:
+        nonlocal last
+        # At most about one line a second, and every phase's end.
+        if message.startswith("phase") or time.monotonic() - last >= 1.0:
+            last = time.monotonic()
+            await ctx.log(f"{message}: {json.dumps(report.wire(), sort_keys=True)}")
+
+    await ctx.log(
+        "online GC "
+        + ("(dry run) " if opts.dry_run else "")
+        + f"grace {opts.grace.total_seconds():g}s, uploads older than "
+        f"{opts.upload_max_age.total_seconds():g}s, untagged manifests "
+        + ("collected" if opts.collect_untagged else "kept")
+        + (f", budget {budget:g}s" if budget else "")
+    )
+    report = await gc.collect(ctx.registry, opts, progress=progress, should_stop=should_stop)
+    verb = "would free" if opts.dry_run else "freed"
+    freed = report.bytes_freed + report.upload_bytes_freed
+    if opts.dry_run:  # rows a run would delete now, and bytes whose rows are already gone
+        freed += report.blob_bytes_deleted
+    how = "stopped (time budget or cancel); the rest is for the next run"
+    await ctx.log(
+        f"{how if report.stopped else 'finished'}: {verb} "
+        f"{freed} bytes; "
+        f"result {json.dumps(report.wire(), sort_keys=True)}"
+    )

@@ -1,0 +1,202 @@
+"""The worker loop every ``moorage serve`` process (and ``moorage worker``) runs.
+
+Each pass: mark jobs whose lease ran out ``worker_dead`` (and queue their retries), queue the due
+cron jobs, then claim waiting jobs up to the capacity. A claimed job runs as its own task while
+the runner renews its lease; a renewal that finds the job no longer ours (another worker reaped
+it) stops the task without recording anything, and a cancellation asked through the API stops it
+as ``canceled``. Stopping the runner (the process shuts down) stops its jobs, which are recorded
+``worker_dead`` and run again elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import os
+import socket
+import time
+
+from moorage.db import site_settings
+from moorage.jobs import store
+from moorage.jobs.actions import Action, JobContext, builtin_actions
+from moorage.registry.context import RegistryContext
+
+log = logging.getLogger("moorage.jobs")
+HEARTBEAT_EVERY = 5.0
+STOP_GRACE = 5.0  # seconds an action has to stop by itself before it is cancelled
+DEADLINE_GRACE = 10.0
+COMPACT_EVERY = 600.0
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class JobRunner:
+    def __init__(
+        self,
+        ctx: RegistryContext,
+        *,
+        capacity: int = 1,
+        lease_seconds: float = 30.0,
+        poll_seconds: float = 1.0,
+        worker: str | None = None,
+        actions: dict[str, Action] | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.capacity = max(1, capacity)
+        self.lease = dt.timedelta(seconds=lease_seconds)
+        self.poll = poll_seconds
+        self.worker = worker or worker_name()
+        self.actions = actions if actions is not None else builtin_actions()
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="moorage-job-runner")
+
+    def poke(self) -> None:
+        """Look for work now (a job was just queued here)."""
+        self._wake.set()
+
+    async def stop(self, grace: float = 15.0) -> None:
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(task, grace)
+        running = list(self._running.values())
+        for job_task in running:
+            job_task.cancel()
+        if running:
+            await asyncio.wait(running, timeout=grace)
+        with contextlib.suppress(Exception):
+            await store.heartbeat(self.ctx.db, self.worker, self.capacity, "stopped")
+        log.debug("job runner stopped", extra={"worker": self.worker})
+
+    async def _loop(self) -> None:
+        db = self.ctx.db
+        last_beat = 0.0
+        last_compaction = time.monotonic() - COMPACT_EVERY / 2  # not every process at start
+        while True:
+            try:
+                if time.monotonic() - last_beat >= HEARTBEAT_EVERY:
+                    await store.heartbeat(db, self.worker, self.capacity)
+                    last_beat = time.monotonic()
+                dead = await store.reap(db)
+                if dead:
+                    log.warning("jobs of a dead worker queued again", extra={"jobs": dead})
+                await store.fire_due_crons(db)
+                if time.monotonic() - last_compaction >= COMPACT_EVERY:
+                    last_compaction = time.monotonic()
+                    await self._compact()
+                actions = list(self.actions)
+                while len(self._running) < self.capacity and await store.has_work(db, actions):
+                    job = await store.claim(db, self.worker, self.lease, actions)
+                    if job is None:
+                        break
+                    self._spawn(job)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("job runner pass failed")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll)
+
+    async def _compact(self) -> None:
+        """History compaction (``jobHistoryCompactionDays``, ``jobHistoryMaxCount``)."""
+        settings = await site_settings.load(self.ctx.db)
+        if settings.job_history_compaction_days > 0:
+            removed = await store.compact(
+                self.ctx.db,
+                max_age=dt.timedelta(days=settings.job_history_compaction_days),
+                keep=settings.job_history_max_count,
+            )
+            if removed:
+                log.info("job history compacted", extra={"removed": removed})
+        await store.forget_workers(self.ctx.db, older_than=dt.timedelta(days=1))
+
+    def _spawn(self, job: store.Job) -> None:
+        task = asyncio.create_task(self._execute(job), name=f"moorage-job-{job.id}")
+        self._running[job.id] = task
+
+        def done(_: asyncio.Task[None]) -> None:
+            self._running.pop(job.id, None)
+            self._wake.set()
+
+        task.add_done_callback(done)
+
+    async def _execute(self, job: store.Job) -> None:
+        db = self.ctx.db
+        deadline = time.monotonic() + job.deadline_seconds if job.deadline_seconds else None
+        jctx = JobContext(job=job, registry=self.ctx, worker=self.worker, deadline=deadline)
+        action = self.actions[job.action]
+        log.info("job started", extra={"job": job.id, "action": job.action})
+        status, error = "done", None
+        task: asyncio.Task[None] | None = None
+        try:
+            await jctx.log(
+                f"started {job.action} on worker {self.worker} "
+                f"(attempt {job.attempt} of {job.max_attempts})"
+            )
+            task = asyncio.create_task(action(jctx))
+            renew_every = max(0.2, self.lease.total_seconds() / 3)
+            while True:
+                finished, _ = await asyncio.wait({task}, timeout=renew_every)
+                if finished:
+                    break
+                try:
+                    state = await store.renew(db, job.id, self.worker, self.lease)
+                except Exception:
+                    log.exception("lease renewal failed", extra={"job": job.id})
+                    continue
+                if state == "lost":
+                    log.warning("job lease lost; stopping it", extra={"job": job.id})
+                    await _stop(task, jctx)
+                    return
+                if state == "cancel":
+                    await _stop(task, jctx)
+                    status, error = "canceled", "canceled on request"
+                    break
+                if deadline is not None and time.monotonic() > deadline + DEADLINE_GRACE:
+                    await _stop(task, jctx)
+                    status, error = "errored", "deadline exceeded"
+                    break
+            if status == "done":
+                exc = task.exception() if not task.cancelled() else None
+                if task.cancelled():
+                    status, error = "canceled", "canceled"
+                elif exc is not None:
+                    status, error = "errored", f"{type(exc).__name__}: {exc}"
+                    log.error("job failed", extra={"job": job.id}, exc_info=exc)
+            await jctx.log(f"{status}" + (f": {error}" if error else ""))
+        except asyncio.CancelledError:
+            # The process is shutting down: the job runs again on another worker.
+            if task is not None:
+                await _stop(task, jctx)
+            with contextlib.suppress(Exception):
+                await jctx.log("the worker shut down")
+                await store.finish(db, job, self.worker, "worker_dead", "the worker shut down")
+            raise
+        except Exception as exc:
+            status, error = "errored", f"{type(exc).__name__}: {exc}"
+            log.exception("job failed", extra={"job": job.id})
+        await store.finish(db, job, self.worker, status, error)
+        log.info("job finished", extra={"job": job.id, "status": status})
+
+
+async def _stop(task: asyncio.Task[None], jctx: JobContext) -> None:
+    """Ask the action to stop, give it a moment, then cancel it."""
+    jctx.stop_requested = True
+    if not task.done():
+        await asyncio.wait({task}, timeout=STOP_GRACE)
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task

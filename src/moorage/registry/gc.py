@@ -1,0 +1,573 @@
+"""Online garbage collection (DESIGN.md §6): runs while the registry serves pushes and pulls.
+
+Phases, each in small write transactions that re-check what they delete:
+
+1. Manifests (only untagged ones, and only when ``collect_untagged`` is on, except referrers whose
+   subject is gone): live manifests are the tagged ones (plus every non-referrer when untagged
+   manifests are kept), the children of live indexes and the referrers of live manifests. A
+   manifest outside that set, older than the grace period, is deleted if, in the deleting
+   transaction, no tag points at it and no manifest of its repository lists it.
+2. Repository links: a blob linked into a repository that no manifest of that repository
+   references, linked longer ago than the grace period (a push refreshes its link), is unlinked;
+   the deleting transaction locks the link and re-checks the references (a manifest push locks
+   the links it references in its own transaction, so one of the two waits for the other).
+3. Blob rows nothing links or references, older than the grace period: the row is deleted and a
+   tombstone written, in one transaction that locks the row and re-checks.
+4. Bytes: a tombstone older than the grace period is marked ``bytes_deleted`` and the bytes are
+   deleted inside that transaction, unless a push brought the row back. A push that links a blob
+   deletes its tombstone in its own transaction and, when the tombstone says the bytes were
+   deleted, checks that its bytes are there (``blobs.link_after_gc``); the tombstone row is
+   where the two meet (row lock on PostgreSQL, the write lock on SQLite), so bytes a push relies
+   on are never deleted after the push committed.
+5. Uploads: upload rows not written to for longer than ``upload_max_age`` (and not held by a
+   writer) with their folders, and upload folders without a row older than that.
+
+Dry run: the same queries, nothing deleted, the report says what would go. Every phase checks
+``should_stop`` between batches (time budget, cancellation); what is left is found next run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import (
+    and_,
+    delete,
+    exists,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    tuple_,
+    update,
+)
+
+from moorage.db import tables as t
+from moorage.db.engine import Connection, as_utc, utcnow
+from moorage.oci.digest import Digest
+from moorage.registry.context import RegistryContext
+from moorage.registry.layout import blob_key, upload_prefix
+
+BATCH = 100
+
+
+@dataclass(frozen=True, slots=True)
+class GcOptions:
+    dry_run: bool = False
+    grace: dt.timedelta = dt.timedelta(hours=1)
+    upload_max_age: dt.timedelta = dt.timedelta(hours=24)
+    collect_untagged: bool = False
+    batch: int = BATCH
+
+
+@dataclass
+class GcReport:
+    dry_run: bool = False
+    manifests_examined: int = 0
+    manifests_deleted: int = 0
+    links_deleted: int = 0
+    blobs_examined: int = 0
+    bytes_examined: int = 0
+    blobs_deleted: int = 0
+    blob_bytes_deleted: int = 0
+    files_deleted: int = 0
+    bytes_freed: int = 0
+    uploads_examined: int = 0
+    uploads_deleted: int = 0
+    upload_bytes_freed: int = 0
+    stopped: bool = False
+    seconds: float = 0.0
+    phases: list[str] = field(default_factory=list)
+
+    def wire(self) -> dict[str, Any]:
+        out = asdict(self)
+        return {_camel(k): v for k, v in out.items()}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.title() for p in rest)
+
+
+Progress = Callable[[str, GcReport], Awaitable[None]]
+ShouldStop = Callable[[], bool]
+
+
+async def _quiet(_message: str, _report: GcReport) -> None:
+    return None
+
+
+def _never() -> bool:
+    return False
+
+
+async def collect(
+    ctx: RegistryContext,
+    options: GcOptions,
+    *,
+    progress: Progress = _quiet,
+    should_stop: ShouldStop = _never,
+) -> GcReport:
+    report = GcReport(dry_run=options.dry_run)
+    began = time.monotonic()
+    phases: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+        ("manifests", lambda: _manifests(ctx, options, report, progress, should_stop)),
+        ("links", lambda: _links(ctx, options, report, progress, should_stop)),
+        ("blobs", lambda: _blobs(ctx, options, report, progress, should_stop)),
+        ("bytes", lambda: _bytes(ctx, options, report, progress, should_stop)),
+        ("uploads", lambda: _uploads(ctx, options, report, progress, should_stop)),
+    ]
+    for name, phase in phases:
+        if should_stop():
+            report.stopped = True
+            break
+        await phase()
+        report.phases.append(name)
+        await progress(f"phase {name} finished", report)
+    report.stopped = report.stopped or (should_stop() and len(report.phases) < len(phases))
+    report.seconds = round(time.monotonic() - began, 3)
+    return report
+
+
+# ---- 1. manifests ----------------------------------------------------------------------------
+
+
+async def _manifests(
+    ctx: RegistryContext,
+    options: GcOptions,
+    report: GcReport,
+    progress: Progress,
+    should_stop: ShouldStop,
+) -> None:
+    m, tg, mr = t.manifests, t.tags, t.manifest_references
+    async with ctx.db.read() as conn:
+        rows = list(
+            await conn.execute(
+                select(m.c.id, m.c.repository_id, m.c.digest, m.c.subject_digest, m.c.created_at)
+            )
+        )
+        tagged = {r.manifest_id for r in await conn.execute(select(tg.c.manifest_id).distinct())}
+        children = list(
+            await conn.execute(
+                select(mr.c.parent_id, mr.c.child_digest).where(mr.c.child_kind == "manifest")
+            )
+        )
+    report.manifests_examined = len(rows)
+    by_key = {(r.repository_id, r.digest): r for r in rows}
+    by_id = {r.id: r for r in rows}
+    kids: dict[int, list[str]] = {}
+    for c in children:
+        kids.setdefault(c.parent_id, []).append(c.child_digest)
+    referrers: dict[tuple[int, str], list[int]] = {}
+    for r in rows:
+        if r.subject_digest:
+            referrers.setdefault((r.repository_id, r.subject_digest), []).append(r.id)
+    live: set[int] = set()
+    todo = [
+        r.id
+        for r in rows
+        if r.id in tagged or (not options.collect_untagged and not r.subject_digest)
+    ]
+    while todo:
+        mid = todo.pop()
+        if mid in live or mid not in by_id:  # not in by_id: pushed after the manifests were read
+            continue
+        live.add(mid)
+        row = by_id[mid]
+        for digest in kids.get(mid, ()):
+            child = by_key.get((row.repository_id, digest))
+            if child is not None and child.id not in live:
+                todo.append(child.id)
+        todo.extend(x for x in referrers.get((row.repository_id, row.digest), ()) if x not in live)
+    cutoff = utcnow() - options.grace
+    candidates = [r for r in rows if r.id not in live and as_utc(r.created_at) < cutoff]
+    if not candidates:
+        return
+    if options.dry_run:
+        report.manifests_deleted = len(candidates)
+        await progress(f"would delete {len(candidates)} manifests", report)
+        return
+    for i in range(0, len(candidates), options.batch):
+        if should_stop():
+            report.stopped = True
+            return
+        async with ctx.db.write() as conn:
+            for r in candidates[i : i + options.batch]:
+                if await _delete_manifest(conn, r, cutoff, options.collect_untagged):
+                    report.manifests_deleted += 1
+        await progress(
+            f"manifests: {report.manifests_deleted} deleted of {len(candidates)} candidates",
+            report,
+        )
+
+
+async def _delete_manifest(conn: Connection, r: Any, cutoff: dt.datetime, untagged: bool) -> bool:
+    m, tg, mr = t.manifests, t.tags, t.manifest_references
+    locked = (
+        await conn.execute(
+            select(m.c.id).where(and_(m.c.id == r.id, m.c.created_at < cutoff)).with_for_update()
+        )
+    ).first()
+    if locked is None:
+        return False
+    parent = m.alias("parent")
+    still_used = (
+        await conn.execute(
+            select(literal(1)).where(
+                or_(
+                    exists().where(tg.c.manifest_id == r.id),
+                    exists()
+                    .select_from(mr.join(parent, parent.c.id == mr.c.parent_id))
+                    .where(
+                        and_(
+                            parent.c.repository_id == r.repository_id,
+                            mr.c.child_digest == r.digest,
+                        )
+                    ),
+                )
+            )
+        )
+    ).first()
+    if still_used is not None:
+        return False
+    if r.subject_digest and not untagged:
+        # A referrer goes with its subject: only once the subject is gone.
+        subject = (
+            await conn.execute(
+                select(m.c.id).where(
+                    and_(m.c.repository_id == r.repository_id, m.c.digest == r.subject_digest)
+                )
+            )
+        ).first()
+        if subject is not None:
+            return False
+    await conn.execute(delete(m).where(m.c.id == r.id))
+    return True
+
+
+# ---- 2. repository links ---------------------------------------------------------------------
+
+
+def _referenced_in_repository(repository_id: Any, digest: Any) -> Any:
+    m, mr = t.manifests, t.manifest_references
+    return (
+        exists()
+        .select_from(mr.join(m, m.c.id == mr.c.parent_id))
+        .where(and_(m.c.repository_id == repository_id, mr.c.child_digest == digest))
+    )
+
+
+async def _links(
+    ctx: RegistryContext,
+    options: GcOptions,
+    report: GcReport,
+    progress: Progress,
+    should_stop: ShouldStop,
+) -> None:
+    rb = t.repository_blobs
+    cutoff = utcnow() - options.grace
+    last: tuple[int, str] | None = None
+    while True:
+        if should_stop():
+            report.stopped = True
+            return
+        query = select(rb.c.repository_id, rb.c.digest).where(
+            and_(
+                rb.c.created_at < cutoff,
+                ~_referenced_in_repository(rb.c.repository_id, rb.c.digest),
+            )
+        )
+        if last is not None:
+            query = query.where(tuple_(rb.c.repository_id, rb.c.digest) > tuple_(*last))
+        query = query.order_by(rb.c.repository_id, rb.c.digest).limit(options.batch)
+        async with ctx.db.read() as conn:
+            batch = [(int(r.repository_id), str(r.digest)) for r in await conn.execute(query)]
+        if not batch:
+            return
+        last = batch[-1]
+        if options.dry_run:
+            report.links_deleted += len(batch)
+            continue
+        async with ctx.db.write() as conn:
+            for repository_id, digest in batch:
+                where = and_(
+                    rb.c.repository_id == repository_id,
+                    rb.c.digest == digest,
+                    rb.c.created_at < cutoff,
+                )
+                if (
+                    await conn.execute(select(rb.c.digest).where(where).with_for_update())
+                ).first() is None:
+                    continue
+                used = (
+                    await conn.execute(
+                        select(literal(1)).where(_referenced_in_repository(repository_id, digest))
+                    )
+                ).first()
+                if used is not None:
+                    continue
+                await conn.execute(delete(rb).where(where))
+                report.links_deleted += 1
+        await progress(f"links: {report.links_deleted} unlinked", report)
+
+
+# ---- 3. blob rows ----------------------------------------------------------------------------
+
+
+def _blob_in_use(digest: Any, dry_run_cutoff: dt.datetime | None = None) -> Any:
+    """Linked, referenced, or a manifest's own bytes. A dry run, which unlinked nothing, counts
+    only the links the link phase would have kept."""
+    rb, m, mr = t.repository_blobs, t.manifests, t.manifest_references
+    link = rb.c.digest == digest
+    if dry_run_cutoff is not None:
+        link = and_(
+            link,
+            or_(
+                rb.c.created_at >= dry_run_cutoff,
+                _referenced_in_repository(rb.c.repository_id, rb.c.digest),
+            ),
+        )
+    return or_(
+        exists().where(link),
+        exists().where(mr.c.child_digest == digest),
+        exists().where(m.c.digest == digest),
+    )
+
+
+async def _blobs(
+    ctx: RegistryContext,
+    options: GcOptions,
+    report: GcReport,
+    progress: Progress,
+    should_stop: ShouldStop,
+) -> None:
+    b, tomb = t.blobs, t.gc_blob_tombstones
+    async with ctx.db.read() as conn:
+        count = (await conn.execute(select(func.count()).select_from(b))).scalar_one()
+        total = (await conn.execute(select(func.coalesce(func.sum(b.c.size), 0)))).scalar_one()
+    report.blobs_examined, report.bytes_examined = int(count), int(total)
+    cutoff = utcnow() - options.grace
+    last = ""
+    while True:
+        if should_stop():
+            report.stopped = True
+            return
+        query = (
+            select(b.c.digest, b.c.size)
+            .where(
+                and_(
+                    b.c.digest > last,
+                    b.c.created_at < cutoff,
+                    ~_blob_in_use(b.c.digest, cutoff if options.dry_run else None),
+                )
+            )
+            .order_by(b.c.digest)
+            .limit(options.batch)
+        )
+        async with ctx.db.read() as conn:
+            batch = [(str(r.digest), int(r.size)) for r in await conn.execute(query)]
+        if not batch:
+            return
+        last = batch[-1][0]
+        if options.dry_run:
+            report.blobs_deleted += len(batch)
+            report.blob_bytes_deleted += sum(size for _, size in batch)
+            continue
+        async with ctx.db.write() as conn:
+            for digest, size in batch:
+                where = and_(b.c.digest == digest, b.c.created_at < cutoff)
+                if (
+                    await conn.execute(select(b.c.digest).where(where).with_for_update())
+                ).first() is None:
+                    continue
+                if (await conn.execute(select(literal(1)).where(_blob_in_use(digest)))).first():
+                    continue
+                await conn.execute(delete(b).where(where))
+                now = utcnow()
+                await conn.execute(
+                    ctx.db.insert(tomb)
+                    .values(digest=digest, size=size, bytes_deleted=False, deleted_at=now)
+                    .on_conflict_do_update(
+                        index_elements=["digest"],
+                        set_={"size": size, "bytes_deleted": False, "deleted_at": now},
+                    )
+                )
+                report.blobs_deleted += 1
+                report.blob_bytes_deleted += size
+        await progress(
+            f"blobs: {report.blobs_deleted} of {report.blobs_examined} rows deleted "
+            f"({report.blob_bytes_deleted} bytes)",
+            report,
+        )
+
+
+# ---- 4. bytes --------------------------------------------------------------------------------
+
+
+def _blob_folder(digest: str) -> str:
+    return blob_key(Digest.parse(digest)).rsplit("/", 1)[0]
+
+
+async def _bytes(
+    ctx: RegistryContext,
+    options: GcOptions,
+    report: GcReport,
+    progress: Progress,
+    should_stop: ShouldStop,
+) -> None:
+    b, tomb = t.blobs, t.gc_blob_tombstones
+    now = utcnow()
+    cutoff = now - options.grace
+    if not options.dry_run:
+        # Tombstones of deleted bytes are kept a while for pushes that were in flight.
+        keep = max(options.grace * 2, dt.timedelta(hours=1))
+        async with ctx.db.write() as conn:
+            await conn.execute(
+                delete(tomb).where(
+                    and_(tomb.c.bytes_deleted == true(), tomb.c.deleted_at < now - keep)
+                )
+            )
+    last = ""
+    while True:
+        if should_stop():
+            report.stopped = True
+            return
+        async with ctx.db.read() as conn:
+            batch = [
+                (str(r.digest), int(r.size))
+                for r in await conn.execute(
+                    select(tomb.c.digest, tomb.c.size)
+                    .where(
+                        and_(
+                            tomb.c.digest > last,
+                            tomb.c.bytes_deleted == false(),
+                            tomb.c.deleted_at <= cutoff,
+                        )
+                    )
+                    .order_by(tomb.c.digest)
+                    .limit(options.batch)
+                )
+            ]
+        if not batch:
+            return
+        last = batch[-1][0]
+        if options.dry_run:
+            report.files_deleted += len(batch)
+            report.bytes_freed += sum(size for _, size in batch)
+            continue
+        for digest, _size in batch:
+            async with ctx.db.write() as conn:
+                marked = await conn.execute(
+                    update(tomb)
+                    .where(and_(tomb.c.digest == digest, tomb.c.bytes_deleted == false()))
+                    .values(bytes_deleted=True, deleted_at=utcnow())
+                )
+                if marked.rowcount == 0:
+                    continue
+                revived = (
+                    await conn.execute(select(b.c.digest).where(b.c.digest == digest))
+                ).first()
+                if revived is not None:
+                    await conn.execute(delete(tomb).where(tomb.c.digest == digest))
+                    continue
+                # Inside the transaction: a push linking this digest waits on the tombstone row
+                # (or the write lock) until the bytes are gone, then sees ``bytes_deleted``.
+                key = blob_key(Digest.parse(digest))
+                stored = await ctx.storage.stat(key)
+                await ctx.storage.delete(_blob_folder(digest))
+                if stored is not None:
+                    report.files_deleted += 1
+                    report.bytes_freed += stored
+        await progress(
+            f"bytes: {report.files_deleted} files deleted ({report.bytes_freed} bytes freed)",
+            report,
+        )
+
+
+# ---- 5. uploads ------------------------------------------------------------------------------
+
+
+async def _uploads(
+    ctx: RegistryContext,
+    options: GcOptions,
+    report: GcReport,
+    progress: Progress,
+    should_stop: ShouldStop,
+) -> None:
+    u = t.uploads
+    now = utcnow()
+    cutoff = now - options.upload_max_age
+    abandoned = and_(u.c.updated_at < cutoff, or_(u.c.writer.is_(None), u.c.lease_until < now))
+    async with ctx.db.read() as conn:
+        known = {str(r.id) for r in await conn.execute(select(u.c.id))}
+        stale = [str(r.id) for r in await conn.execute(select(u.c.id).where(abandoned))]
+    report.uploads_examined = len(known)
+    for i in range(0, len(stale), options.batch):
+        if should_stop():
+            report.stopped = True
+            return
+        ids = stale[i : i + options.batch]
+        if options.dry_run:
+            gone = ids
+        else:
+            async with ctx.db.write() as conn:
+                gone = [
+                    str(r.id)
+                    for r in await conn.execute(
+                        delete(u).where(and_(u.c.id.in_(ids), abandoned)).returning(u.c.id)
+                    )
+                ]
+        for upload_id in gone:
+            report.uploads_deleted += 1
+            report.upload_bytes_freed += await _upload_size(ctx, upload_id)
+            if not options.dry_run:
+                await ctx.storage.delete(upload_prefix(upload_id))
+    # Folders without a row: monolithic uploads in flight have none, so only old ones go (the
+    # age comes from the file system; drivers without local paths keep them).
+    folders = sorted({key.split("/")[1] for key in await ctx.storage.list("uploads") if "/" in key})
+    limit = cutoff.timestamp()
+    for upload_id in folders:
+        if should_stop():
+            report.stopped = True
+            return
+        if upload_id in known:
+            continue
+        path = ctx.storage.local_path(upload_prefix(upload_id))
+        if path is None:
+            continue
+        try:
+            newest = max(
+                (
+                    os.stat(os.path.join(d, f)).st_mtime
+                    for d, _, files in os.walk(path)
+                    for f in files
+                ),
+                default=os.stat(path).st_mtime,
+            )
+        except FileNotFoundError:
+            continue
+        if newest >= limit:
+            continue
+        report.uploads_deleted += 1
+        report.upload_bytes_freed += await _upload_size(ctx, upload_id)
+        if not options.dry_run:
+            await ctx.storage.delete(upload_prefix(upload_id))
+    if report.uploads_deleted:
+        await progress(
+            f"uploads: {report.uploads_deleted} abandoned ({report.upload_bytes_freed} bytes)",
+            report,
+        )
+
+
+async def _upload_size(ctx: RegistryContext, upload_id: str) -> int:
+    total = 0
+    for key in await ctx.storage.list(upload_prefix(upload_id)):
+        total += await ctx.storage.stat(key) or 0
+    return total
