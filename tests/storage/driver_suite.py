@@ -170,7 +170,8 @@ class DriverSuite:
 
         await asyncio.wait_for(asyncio.gather(writer(), reader(), reader()), timeout=60)
         assert await driver.read_bytes("p/atomic") == old
-        assert old in seen
+        # Every read was whole (checked above); which versions a reader caught depends on timing.
+        assert seen
 
     async def test_put_bytes_leaves_nothing_else_listed(self, driver: StorageDriver) -> None:
         for i in range(5):
