@@ -3,10 +3,13 @@
     /work/venv/bin/python benchmarks/tags_api.py [--tags 100000] [--rounds 20]
 
 Starts ``moorage serve`` (embedded SQLite, temporary data folder, loopback port), creates a
-repository and pushes one real image through the API, then adds the other tags straight into
-SQLite (pointing at that image) with an event for each, and times: the first page of tags,
-a page from the middle (``pageStart``), a page with ``includeManifests=true``, one tag, the
-repository's events and the global events. Prints the median and the worst of each in ms.
+repository and pushes ``--images`` real images (distinct configs and layers) through the API,
+then adds the other tags straight into SQLite (each pointing at one of those images, in turn, so
+a page of 50 tags names 50 different configs) with an event for each, and times: the first page
+of tags, a page from the middle (``pageStart``), a page with ``includeManifests=true``, one tag,
+the repository's events and the global events; then signs in to the web UI (login form, CSRF,
+session cookie) and times the repository page (tags), a page of it from the middle, the image
+page and the activity tab. Prints the median and the worst of each in ms.
 Stops the server by its PID whatever happens. Not part of the test run.
 """
 
@@ -16,8 +19,10 @@ import argparse
 import base64
 import datetime as dt
 import hashlib
+import http.cookies
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -26,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from pathlib import Path
@@ -40,33 +46,94 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # the caller reads the 303 (and its cookies) itself
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 def request(
-    base: str, method: str, path: str, body: bytes | None = None, ctype: str | None = None
+    base: str,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    ctype: str | None = None,
+    *,
+    cookie: str | None = None,
 ) -> tuple[int, bytes]:
+    status, _, data = exchange(base, method, path, body, ctype, cookie=cookie)
+    return status, data
+
+
+def exchange(
+    base: str,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    ctype: str | None = None,
+    *,
+    cookie: str | None = None,
+) -> tuple[int, list[str], bytes]:
+    """One request: Basic credentials, or (``cookie``) a browser's session instead."""
     req = urllib.request.Request(base + path, data=body, method=method)
-    token = base64.b64encode(f"{ADMIN[0]}:{ADMIN[1]}".encode()).decode()
-    req.add_header("Authorization", f"Basic {token}")
+    if cookie is None:
+        token = base64.b64encode(f"{ADMIN[0]}:{ADMIN[1]}".encode()).decode()
+        req.add_header("Authorization", f"Basic {token}")
+    else:
+        req.add_header("Cookie", cookie)
     if ctype:
         req.add_header("Content-Type", ctype)
     try:
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return r.status, r.read()
+        with _OPENER.open(req, timeout=60) as r:
+            return r.status, r.headers.get_all("Set-Cookie") or [], r.read()
     except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
+        return exc.code, exc.headers.get_all("Set-Cookie") or [], exc.read()
+
+
+def _cookies(headers: list[str]) -> dict[str, str]:
+    jar: http.cookies.SimpleCookie = http.cookies.SimpleCookie()
+    for header in headers:
+        jar.load(header)
+    return {k: v.value for k, v in jar.items()}
+
+
+def sign_in(base: str) -> str:
+    """The web UI's login form, as a browser fills it; returns the session's Cookie header."""
+    status, headers, page = exchange(base, "GET", "/login", cookie="")
+    assert status == 200, status
+    login_cookie = _cookies(headers)["moorage_login_csrf"]
+    found = re.search(rb'name="csrf" value="([^"]+)"', page)
+    assert found, page[:500]
+    form = urllib.parse.urlencode(
+        {"csrf": found.group(1).decode(), "username": ADMIN[0], "password": ADMIN[1], "next": "/"}
+    ).encode()
+    status, headers, _ = exchange(
+        base,
+        "POST",
+        "/login",
+        form,
+        "application/x-www-form-urlencoded",
+        cookie=f"moorage_login_csrf={login_cookie}",
+    )
+    assert status == 303, status
+    return f"moorage_session={_cookies(headers)['moorage_session']}"
 
 
 def digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def push(base: str, repo: str) -> None:
+def push(base: str, repo: str, number: int) -> None:
     layer = os.urandom(4096)
     config = json.dumps(
         {
             "os": "linux",
             "architecture": "amd64",
+            "config": {"Labels": {"build": str(number)}},
             "rootfs": {"type": "layers", "diff_ids": [digest(layer)]},
-            "history": [{"created_by": "COPY . /app"}],
+            "history": [{"created_by": f"COPY . /app # {number}"}],
         }
     ).encode()
     for blob in (layer, config):
@@ -93,46 +160,53 @@ def push(base: str, repo: str) -> None:
     status, _ = request(
         base,
         "PUT",
-        f"/v2/{repo}/manifests/tag-0000000",
+        f"/v2/{repo}/manifests/tag-{number:07d}",
         manifest,
         "application/vnd.oci.image.manifest.v1+json",
     )
     assert status == 201, status
 
 
-def seed(db_path: Path, repo: str, count: int) -> None:
+def seed(db_path: Path, repo: str, count: int, images: int) -> None:
     conn = sqlite3.connect(db_path, timeout=30)
     try:
         (repo_id,) = conn.execute("SELECT id FROM repositories WHERE name = ?", (repo,)).fetchone()
-        (manifest_id,) = conn.execute(
-            "SELECT manifest_id FROM tags WHERE repository_id = ?", (repo_id,)
-        ).fetchone()
+        manifest_ids = [
+            row[0]
+            for row in conn.execute(
+                "SELECT manifest_id FROM tags WHERE repository_id = ? ORDER BY name", (repo_id,)
+            )
+        ]
         now = dt.datetime.now(dt.UTC).isoformat(sep=" ")
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany(
             "INSERT INTO tags (repository_id, name, manifest_id, updated_at, pushed_by)"
             " VALUES (?, ?, ?, ?, ?)",
-            ((repo_id, f"tag-{i:07d}", manifest_id, now, ADMIN[0]) for i in range(1, count)),
+            (
+                (repo_id, f"tag-{i:07d}", manifest_ids[i % len(manifest_ids)], now, ADMIN[0])
+                for i in range(images, count)
+            ),
         )
         conn.executemany(
             "INSERT INTO events (type, repository_id, repository, object_type, object_id, actor,"
             " published_at, details) VALUES ('TAG_PUSH', ?, ?, 'TAG', ?, ?, ?, '{}')",
-            ((repo_id, repo, f"tag-{i:07d}", ADMIN[0], now) for i in range(1, count)),
+            ((repo_id, repo, f"tag-{i:07d}", ADMIN[0], now) for i in range(images, count)),
         )
         conn.commit()
     finally:
         conn.close()
 
 
-def timed(base: str, path: str, rounds: int) -> dict[str, Any]:
+def timed(base: str, path: str, rounds: int, cookie: str | None = None) -> dict[str, Any]:
     samples = []
     for _ in range(rounds):
         start = time.perf_counter()
-        status, body = request(base, "GET", path)
+        status, body = request(base, "GET", path, cookie=cookie)
         samples.append((time.perf_counter() - start) * 1000)
         assert status == 200, (path, status, body[:300])
     return {
         "path": path,
+        "as": "ui session" if cookie else "basic auth",
         "median_ms": round(statistics.median(samples), 2),
         "max_ms": round(max(samples), 2),
     }
@@ -142,6 +216,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tags", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--images", type=int, default=64, help="distinct images the tags name")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="moorage-tags-bench-") as tmp:
         data = Path(tmp) / "data"
@@ -181,9 +256,10 @@ def main() -> int:
                 "application/json",
             )
             assert status == 201, (status, body)
-            push(base, repo)
+            for number in range(args.images):
+                push(base, repo, number)
             started = time.perf_counter()
-            seed(data / "moorage.db", repo, args.tags)
+            seed(data / "moorage.db", repo, args.tags, args.images)
             print(
                 f"seeded {args.tags} tags in {time.perf_counter() - started:.1f}s", file=sys.stderr
             )
@@ -198,9 +274,12 @@ def main() -> int:
                 timed(base, f"{api}/manifests?pageSize=100", args.rounds),
                 timed(base, "/api/v0/events?pageSize=100", args.rounds),
             ]
-            print(
-                json.dumps({"tags": args.tags, "rounds": args.rounds, "results": results}, indent=2)
-            )
+            session = sign_in(base)
+            ui = f"/repositories/{repo}"
+            for path in (ui, f"{ui}?start={middle}", f"{ui}/tags/{middle}", f"{ui}/activity"):
+                results.append(timed(base, path, args.rounds, session))
+            summary = {"tags": args.tags, "images": args.images, "rounds": args.rounds}
+            print(json.dumps({**summary, "results": results}, indent=2))
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
             try:

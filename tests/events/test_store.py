@@ -91,7 +91,38 @@ async def test_pull_buffer_writes_in_batches(db: Database) -> None:
     assert [(e.actor, e.object_id, e.details) for e in found] == [
         ("bob", digest, {"digest": digest})
     ]
+    assert await _counters(db, "ns/pulled") == (8, 0)
     buffer.start()
     buffer.pulled("ns/pulled", "latest", digest, None)
     await buffer.stop()  # flushes what is left
     assert await _count(db) == 9
+    assert await _counters(db, "ns/pulled") == (9, 0)
+
+
+async def _counters(db: Database, name: str) -> tuple[int, int]:
+    query = select(t.repositories.c.pulls, t.repositories.c.pushes).where(
+        t.repositories.c.name == name
+    )
+    async with db.read() as conn:
+        row = (await conn.execute(query)).one()
+    return int(row.pulls), int(row.pushes)
+
+
+async def test_pull_counts_are_one_update_per_repository_per_batch(db: Database) -> None:
+    async with db.write() as conn:
+        for name in ("ns/a", "ns/b", "ns/c"):
+            await conn.execute(
+                t.repositories.insert().values(name=name, namespace="ns", created_at=utcnow())
+            )
+    buffer = events.PullBuffer(db, flush_interval=60, batch=500)
+    digest = "sha256:" + "b" * 64
+    for name, times in (("ns/a", 5), ("ns/b", 2), ("ns/gone", 4)):
+        for _ in range(times):
+            buffer.pulled(name, "latest", digest, None)
+    assert await buffer.flush() == 11
+    assert await _counters(db, "ns/a") == (5, 0)
+    assert await _counters(db, "ns/b") == (2, 0)
+    assert await _counters(db, "ns/c") == (0, 0)
+    async with db.write() as conn:
+        await events.count_push(conn, 1)
+    assert await _counters(db, "ns/a") == (5, 1)

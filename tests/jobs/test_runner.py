@@ -14,23 +14,26 @@ import pytest
 from tests.conftest import RunningRegistry
 from tests.jobs.helpers import all_jobs, job, logs, submit, wait_status
 
-# Short leases and quick polls so a dead worker is noticed within seconds.
+# Quick polls; a lease long enough that a process starved of CPU on a busy test machine keeps
+# its jobs (the kill test uses a short one, so a dead worker is noticed within seconds).
 JOB_ENV = {
-    "MOORAGE_JOB_LEASE_SECONDS": "2",
+    "MOORAGE_JOB_LEASE_SECONDS": "10",
     "MOORAGE_JOB_POLL_SECONDS": "0.2",
     "MOORAGE_WORKERS": "2",
 }
+SHORT_LEASE = "2"
 
 
 def _pair(
     registry_factory: Callable[..., RunningRegistry],
     database_factory: Callable[[], str | None],
     tmp_path_factory: pytest.TempPathFactory,
+    **env: str,
 ) -> tuple[RunningRegistry, RunningRegistry]:
     data = tmp_path_factory.mktemp("jobs")
     database = database_factory()
-    a = registry_factory(data=data, database=database, env=dict(JOB_ENV))
-    b = registry_factory(data=data, database=database, env=dict(JOB_ENV))
+    a = registry_factory(data=data, database=database, env={**JOB_ENV, **env})
+    b = registry_factory(data=data, database=database, env={**JOB_ENV, **env})
     return a, b
 
 
@@ -111,10 +114,11 @@ def test_each_job_runs_exactly_once(pair: tuple[RunningRegistry, RunningRegistry
         workers: Counter[str] = Counter()
         for job_id in ids:
             found = wait_status(ca, job_id, ("done", "errored", "worker_dead"), timeout=60)
-            assert found["status"] == "done", found
+            lines = logs(cb, job_id)
+            assert found["status"] == "done", (found, lines)
             assert found["retryFromID"] == ""
-            started = _started_lines(logs(cb, job_id))
-            assert len(started) == 1, started
+            started = _started_lines(lines)
+            assert len(started) == 1, lines
             assert found["workerID"] in started[0]
             workers[found["workerID"]] += 1
         # Both replicas (several processes each) took work.
@@ -175,7 +179,12 @@ def test_killed_worker_job_runs_again_elsewhere(
     database_factory: Callable[[], str | None],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    a, b = _pair(registry_factory, database_factory, tmp_path_factory)
+    a, b = _pair(
+        registry_factory,
+        database_factory,
+        tmp_path_factory,
+        MOORAGE_JOB_LEASE_SECONDS=SHORT_LEASE,
+    )
     with a.client() as ca, b.client() as cb:
         queued = submit(ca, "sleep", parameters={"seconds": 4})
         running = wait_status(ca, queued["id"], ("running",))

@@ -183,7 +183,8 @@ async def list_accounts(
 
 
 async def modify(db: Database, name: str, changes: dict[str, Any]) -> Account:
-    """Apply ``fullName``, ``email``, ``isAdmin``, ``isActive``, ``password`` changes."""
+    """Apply ``fullName``, ``email``, ``isAdmin``, ``isActive``, ``password`` changes; a new
+    password or a deactivation ends the account's web UI sessions."""
     account = await get(db, name)
     values: dict[str, Any] = {}
     if "fullName" in changes:
@@ -206,7 +207,15 @@ async def modify(db: Database, name: str, changes: dict[str, Any]) -> Account:
             await conn.execute(
                 update(t.accounts).where(t.accounts.c.id == account.id).values(**values)
             )
+            if "password_hash" in values or values.get("is_active") is False:
+                await end_ui_sessions(conn, account.id)
     return await get(db, name)
+
+
+async def end_ui_sessions(conn: Connection, account_id: int) -> None:
+    """Inside the change's transaction: the account's web UI sessions end (a new password or a
+    deactivation signs it out of every browser)."""
+    await conn.execute(delete(t.ui_sessions).where(t.ui_sessions.c.account_id == account_id))
 
 
 async def remove(db: Database, name: str) -> None:
@@ -296,6 +305,19 @@ async def org_members(db: Database, org_name: str) -> list[tuple[Account, bool]]
             .order_by(t.accounts.c.name)
         )
         return [(_account(r), bool(r.is_owner)) for r in rows]
+
+
+async def owned_orgs(db: Database, user_id: int) -> list[Account]:
+    """The organizations ``user_id`` owns, by name (the web UI lists them to their owners)."""
+    org = t.accounts.alias("org")
+    async with db.read() as conn:
+        rows = await conn.execute(
+            select(org)
+            .select_from(t.org_members.join(org, org.c.id == t.org_members.c.org_id))
+            .where(and_(t.org_members.c.user_id == user_id, t.org_members.c.is_owner.is_(True)))
+            .order_by(org.c.name)
+        )
+        return [_account(r) for r in rows]
 
 
 async def is_org_owner(conn: Connection, org_id: int, user_id: int) -> bool:

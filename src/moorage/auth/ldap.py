@@ -1007,6 +1007,7 @@ class LdapService:
                         .where(t.accounts.c.id == row.id)
                         .values(is_active=False, ldap_deactivated=True, updated_at=now)
                     )
+                    await accounts.end_ui_sessions(conn, row.id)
                     deactivated.append(row.id)
                     result.users_deactivated += 1
         for account_id in deactivated:

@@ -43,6 +43,9 @@ repositories = Table(
     Column("scan_on_push", Boolean, nullable=False, server_default=false()),
     Column("enable_manifest_lists", Boolean, nullable=False, server_default=false()),
     Column("tag_limit", Integer, nullable=False, server_default="0"),
+    # DTR's counters: pushes counted with each push event, pulls as the pull buffer flushes.
+    Column("pulls", BigInteger, nullable=False, server_default="0"),
+    Column("pushes", BigInteger, nullable=False, server_default="0"),
 )
 
 blobs = Table(
@@ -392,4 +395,85 @@ ui_sessions = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Index("ix_ui_sessions_account", "account_id"),
     Index("ix_ui_sessions_expires", "expires_at"),
+)
+
+# ---- webhooks (DTR's /api/v0/webhooks), delivered from the events outbox ---------------------
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("type", String(32), nullable=False),
+    # "" (everything), a namespace "ns", or a repository "ns/repo".
+    Column("key", String(255), nullable=False, server_default=""),
+    Column("endpoint", Text, nullable=False),
+    Column("tls_cert", Text, nullable=True),
+    Column("secret_sealed", Text, nullable=True),  # SecretBox-sealed HMAC secret
+    Column("active", Boolean, nullable=False, server_default=true()),
+    Column("created_by", String(255), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_webhooks_type", "type"),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("webhook_id", String(36), ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
+    Column("event_id", Integer, nullable=True),
+    Column("payload", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # waiting | delivered | failed
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("response_code", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("webhook_id", "event_id"),
+    Index("ix_webhook_deliveries_webhook", "webhook_id", "created_at"),
+)
+
+# Attempts of each delivery (the history readable per webhook).
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "delivery_id",
+        String(36),
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("attempt", Integer, nullable=False),
+    Column("status", String(16), nullable=False),  # delivered | failed
+    Column("response_code", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_webhook_attempts_delivery", "delivery_id", "attempt"),
+)
+
+# Named cursors over the events table (the webhook dispatcher's: the last event id handled).
+event_cursors = Table(
+    "event_cursors",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("last_id", Integer, nullable=False, server_default="0"),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# ---- tag pruning policies (DTR's /api/v0/repositories/{ns}/{repo}/pruningPolicies) -----------
+
+pruning_policies = Table(
+    "pruning_policies",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column(
+        "repository_id",
+        Integer,
+        ForeignKey("repositories.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("enabled", Boolean, nullable=False, server_default=true()),
+    Column("rules", Text, nullable=False, server_default="[]"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_pruning_policies_repository", "repository_id"),
 )

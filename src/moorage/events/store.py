@@ -3,7 +3,8 @@
 Changes are recorded by ``record`` inside the transaction that makes the change (an
 outbox: the event exists exactly when the change does). Pulls are many and must not
 cost a write each: ``PullBuffer`` keeps them in process memory and writes them in
-batches from a background task (every second or every 500 pulls, and on shutdown).
+batches from a background task (every second or every 500 pulls, and on shutdown),
+adding them to the repositories' ``pulls`` counters in the same transaction.
 ``compact`` trims the history by age and count (site settings ``repoEventHistoryDays``
 and ``repoEventHistoryCount``; 0 keeps everything).
 """
@@ -20,7 +21,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from moorage.db import site_settings
@@ -108,6 +109,25 @@ async def record(
             details=json.dumps(details or {}, separators=(",", ":")),
         )
     )
+
+
+# DTR's ``pushes`` counter: one per manifest PUT that records a push event, in its transaction.
+_COUNT_PUSH = (
+    update(t.repositories)
+    .where(t.repositories.c.id == bindparam("rid"))
+    .values(pushes=t.repositories.c.pushes + 1)
+)
+# ``pulls``: added as the pull buffer flushes, one statement per batch (a row per repository).
+_COUNT_PULLS = (
+    update(t.repositories)
+    .where(t.repositories.c.id == bindparam("rid"))
+    .values(pulls=t.repositories.c.pulls + bindparam("n"))
+)
+
+
+async def count_push(conn: Connection, repository_id: int) -> None:
+    """Inside the push's write transaction: the repository's ``pushes`` goes up by one."""
+    await conn.execute(_COUNT_PUSH, {"rid": repository_id})
 
 
 # ---- reading -------------------------------------------------------------------------------
@@ -334,6 +354,15 @@ class PullBuffer:
                     ]
                     if values:
                         await conn.execute(t.events.insert(), values)
+                        counts: dict[int, int] = {}
+                        for i in items:
+                            rid = ids.get(i.repository)
+                            if rid is not None:
+                                counts[rid] = counts.get(rid, 0) + 1
+                        await conn.execute(
+                            _COUNT_PULLS,
+                            [{"rid": rid, "n": n} for rid, n in sorted(counts.items())],
+                        )
             except BaseException:
                 # Put them back for the next round (bounded by ``limit`` in ``pulled``).
                 self._pending[:0] = items

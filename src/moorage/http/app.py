@@ -15,6 +15,7 @@ from moorage.auth.secretbox import SecretBox
 from moorage.config import Settings
 from moorage.db.engine import Database
 from moorage.events.store import PullBuffer
+from moorage.events.webhooks import Dispatcher
 from moorage.http import ping, token, ui
 from moorage.http.access import AccessPolicy
 from moorage.http.accesslog import AccessLog
@@ -65,9 +66,14 @@ def create_app(settings: Settings) -> AccessLog:
             )
             app.state.job_runner = runner
             runner.start()
+        dispatcher = Dispatcher(
+            db, interval=settings.job_poll_seconds, poke=runner.poke if runner else None
+        )
+        dispatcher.start()
         try:
             yield
         finally:
+            await dispatcher.stop()
             if runner is not None:
                 await runner.stop()
             await periodic.stop()

@@ -70,8 +70,25 @@ async def onlinegc_action(ctx: JobContext) -> None:
     await run(ctx)
 
 
+async def webhook_action(ctx: JobContext) -> None:
+    from moorage.events.webhooks import webhook_job
+
+    await webhook_job(ctx)
+
+
+async def tagprune_action(ctx: JobContext) -> None:
+    from moorage.events.webhooks import tagprune_job
+
+    await tagprune_job(ctx)
+
+
 def builtin_actions() -> dict[str, Action]:
-    return {"onlinegc": onlinegc_action, "sleep": sleep_action}
+    return {
+        "onlinegc": onlinegc_action,
+        "sleep": sleep_action,
+        "webhook": webhook_action,
+        "tagprune": tagprune_action,
+    }
 
 
 KNOWN = frozenset(builtin_actions())

@@ -10,6 +10,7 @@ from sqlalchemy import and_, bindparam, delete, select
 from moorage.db import tables as t
 from moorage.db.engine import Connection, utcnow
 from moorage.errors import (
+    Denied,
     DigestInvalid,
     ManifestBlobUnknown,
     ManifestInvalid,
@@ -297,6 +298,7 @@ async def put(
         else:
             manifest_id = existing.id
         if tag is not None:
+            await _check_immutable(conn, repo.id, name, tag, manifest_id)
             await conn.execute(
                 ctx.db.insert(t.tags)
                 .values(
@@ -322,7 +324,34 @@ async def put(
                 details={"digest": str(digest), "mediaType": parsed.media_type},
                 at=now,
             )
+        if created or tag is not None:  # a push event was recorded: count it (DTR's ``pushes``)
+            await events.count_push(conn, repo.id)
     return PutResult(digest, subject, created)
+
+
+async def _check_immutable(
+    conn: Connection, repository_id: int, name: str, tag: str, manifest_id: int | None
+) -> None:
+    """In a repository with immutable tags an existing tag never moves nor goes away (pushing it
+    again with the same content is allowed). ``manifest_id`` None: the tag is being deleted."""
+    row = (
+        await conn.execute(
+            select(t.repositories.c.immutable_tags, t.tags.c.manifest_id)
+            .select_from(t.repositories)
+            .outerjoin(
+                t.tags, and_(t.tags.c.repository_id == t.repositories.c.id, t.tags.c.name == tag)
+            )
+            .where(t.repositories.c.id == repository_id)
+        )
+    ).first()
+    if row is None or not row.immutable_tags or row.manifest_id is None:
+        return
+    if manifest_id is None or int(row.manifest_id) != manifest_id:
+        raise Denied(
+            f"tag {tag!r} of {name} is immutable: the repository has immutable tags "
+            f"and the tag already exists",
+            detail={"repository": name, "tag": tag},
+        )
 
 
 def _platform(desc: Descriptor, field: str) -> str | None:
@@ -350,6 +379,7 @@ async def delete_reference(
             kind, object_type, object_id = events.MANIFEST_DELETE, events.MANIFEST, digest
         else:
             validate_tag(reference)
+            await _check_immutable(conn, repo.id, name, reference, None)
             result = await conn.execute(
                 delete(t.tags).where(
                     and_(t.tags.c.repository_id == repo.id, t.tags.c.name == reference)

@@ -91,6 +91,8 @@ _DETAIL_COLUMNS = (
     t.repositories.c.enable_manifest_lists,
     t.repositories.c.tag_limit,
     t.repositories.c.created_at,
+    t.repositories.c.pulls,
+    t.repositories.c.pushes,
 )
 
 
@@ -106,6 +108,8 @@ class RepositoryDetails:
     scan_on_push: bool
     enable_manifest_lists: bool
     tag_limit: int
+    pulls: int = 0
+    pushes: int = 0
 
     @property
     def short_name(self) -> str:
@@ -124,6 +128,8 @@ def _details(row: Any) -> RepositoryDetails:
         scan_on_push=bool(row.scan_on_push),
         enable_manifest_lists=bool(row.enable_manifest_lists),
         tag_limit=int(row.tag_limit),
+        pulls=int(row.pulls),
+        pushes=int(row.pushes),
     )
 
 

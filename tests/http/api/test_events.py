@@ -14,7 +14,7 @@ import pytest
 
 from tests.auth.world import World
 from tests.conftest import RunningRegistry
-from tests.http.api.images import pages, push_image
+from tests.http.api.images import OCI_MANIFEST, pages, push_image
 
 Auth = tuple[str, str] | None
 
@@ -130,6 +130,37 @@ def test_pulls_recorded_after_flush(api: httpx.Client, world: World) -> None:
     ]
     without = repo_events(api, repo, world.admin, excludePull="true")
     assert not any(e["type"].endswith("_PULL") for e in without)
+
+
+def test_pull_and_push_counters(api: httpx.Client, world: World) -> None:
+    alice = world.creds("alice")
+    ns = world.name("alice")
+    r = api.post(f"/api/v0/repositories/{ns}", json={"name": "counted"}, auth=alice)
+    assert r.status_code == 201, r.text
+    assert (r.json()["pulls"], r.json()["pushes"]) == (0, 0)
+    repo = f"{ns}/counted"
+    pushed = push_image(api, repo, "v1", alice)  # a new manifest with its tag: one push
+    for ref in ("v2", pushed.digest):  # the same manifest: a new tag counts, a digest does not
+        r = api.put(
+            f"/v2/{repo}/manifests/{ref}",
+            content=pushed.manifest,
+            headers={"Content-Type": OCI_MANIFEST},
+            auth=alice,
+        )
+        assert r.status_code == 201, r.text
+
+    def counters() -> tuple[int, int]:
+        body = api.get(f"/api/v0/repositories/{repo}", auth=alice).json()
+        return body["pulls"], body["pushes"]
+
+    assert counters() == (0, 2)
+    assert api.get(f"/v2/{repo}/manifests/v1", auth=alice).status_code == 200
+    assert api.get(f"/v2/{repo}/manifests/{pushed.digest}", auth=alice).status_code == 200
+    assert api.head(f"/v2/{repo}/manifests/v1", auth=alice).status_code == 200  # not a pull
+    eventually(lambda: counters()[0] >= 2)
+    assert counters() == (2, 2)
+    listed = api.get(f"/api/v0/repositories/{ns}", auth=alice).json()["repositories"]
+    assert [(x["pulls"], x["pushes"]) for x in listed if x["name"] == "counted"] == [(2, 2)]
 
 
 def test_filters_and_paging(api: httpx.Client, world: World) -> None:

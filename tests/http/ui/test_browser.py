@@ -176,6 +176,7 @@ def test_browse_push_and_share_a_repository(
     assert repo in (page.text_content("#repositories") or "")
     for path, name in (
         ("/admin/users", "admin-users"),
+        (f"/admin/users/{outsider}", "admin-user"),
         (f"/admin/orgs/{org}", "admin-org"),
         ("/admin/settings", "admin-settings"),
     ):

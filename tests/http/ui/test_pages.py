@@ -184,6 +184,7 @@ def test_repository_forms(registry: RunningRegistry, world: World, client: httpx
         assert f"docker pull {registry.host}/{repo}:v1" in page.text
         assert digest[:19] in page.text
         assert "linux/amd64" in page.text
+        assert 'pushes <span id="pushes">1</span>' in page.text
         image = c.get(f"/repositories/{repo}/tags/v1")
         assert image.status_code == 200
         assert digest in image.text

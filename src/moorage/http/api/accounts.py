@@ -107,17 +107,24 @@ async def update_account(
     name: str, body: AccountChanges, db: Db, principal: SignedIn
 ) -> dict[str, Any]:
     changes = body.model_dump(by_alias=True, exclude_none=True)
+    return (await change_account(db, principal, name, changes)).wire()
+
+
+async def change_account(
+    db: Db, principal: Principal, name: str, changes: dict[str, Any]
+) -> accounts.Account:
+    """An account's changes, with the API's checks (shared with the web UI's user page)."""
     is_self = principal.name == name
     if not principal.is_admin and (not is_self or {"isAdmin", "isActive"} & set(changes)):
         raise Denied("only system administrators may change other accounts or admin status")
-    account = await accounts.modify(db, name, changes)
+    account = await accounts.modify(db, name, changes)  # also ends the web UI sessions
     if changes.get("isActive") is False:
         # Deactivation ends every session: API tokens and the refresh tokens of docker logins.
         await access_tokens.revoke_all(db, account.id, (access_tokens.API, access_tokens.REFRESH))
-    elif "password" in changes:
+    elif changes.get("password") is not None:
         # A new password ends the logins made with the old one.
         await access_tokens.revoke_all(db, account.id, (access_tokens.REFRESH,))
-    return account.wire()
+    return account
 
 
 @router.delete("/accounts/{name}", status_code=204)

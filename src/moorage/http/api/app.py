@@ -18,6 +18,7 @@ from moorage.http.api import (
     search,
     settings,
     tokens,
+    webhooks,
 )
 from moorage.http.api.common import (
     moorage_error_handler,
@@ -50,6 +51,7 @@ def api_v0(state: State) -> FastAPI:
     app.include_router(settings.router)
     app.include_router(tokens.router)
     app.include_router(jobs.router)
+    app.include_router(webhooks.router)
     return app
 
 

@@ -135,4 +135,6 @@ def repository_wire(repo: repositories.RepositoryDetails, namespace_type: str) -
         "immutableTags": repo.immutable_tags,
         "enableManifestLists": repo.enable_manifest_lists,
         "tagLimit": repo.tag_limit,
+        "pulls": repo.pulls,
+        "pushes": repo.pushes,
     }

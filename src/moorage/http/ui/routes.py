@@ -25,6 +25,7 @@ from moorage.db import site_settings
 from moorage.db.engine import Database, as_utc
 from moorage.errors import Denied, InvalidInput, MoorageError, NoSuchAccount, Unauthorized
 from moorage.events import store as events
+from moorage.http.api.accounts import change_account
 from moorage.http.api.common import namespace_level, repository_level
 from moorage.http.authn import RbacAuthorizer
 from moorage.http.ui import sessions
@@ -591,36 +592,124 @@ async def _users(request: Request, viewer: Viewer) -> Response:
 
 
 async def _orgs(request: Request, viewer: Viewer) -> Response:
-    return await _accounts_page(request, viewer, "orgs")
+    if viewer.principal.is_admin or request.method != "GET":
+        return await _accounts_page(request, viewer, "orgs")
+    # Anyone else: the organizations they own, to manage them (creating one is for admins).
+    assert viewer.principal.account_id is not None
+    rows = await accounts.owned_orgs(_db(request), viewer.principal.account_id)
+    return render(request, viewer, "admin_orgs.html", rows=rows, next_start=None, error="")
 
 
-async def _org(request: Request, viewer: Viewer) -> Response:
+async def _user(request: Request, viewer: Viewer) -> Response:
+    """One user, for system administrators: details, admin flag, activation, a new password,
+    deletion (the API's checks: ``PATCH`` and ``DELETE /enzi/v0/accounts/{name}``)."""
     _system_admin(viewer)
     db = _db(request)
-    org = request.path_params["org"]
+    name = request.path_params["name"]
     async with db.read() as conn:
-        found = await accounts.require_org(conn, org)
+        account = await accounts.require_user(conn, name)
     error = ""
     if request.method == "POST":
         form = await request.form()
         action = _field(form, "action")
+        is_self = name == viewer.name
         try:
-            if action == "add_member":
-                await accounts.set_org_member(
-                    db, org, _field(form, "user"), is_owner=_checked(form, "owner")
-                )
-            elif action == "create_team":
-                await accounts.create_team(
-                    db, org, _field(form, "team"), _field(form, "description")
-                )
-            elif action == "add_team_member":
-                await accounts.add_team_member(db, org, _field(form, "team"), _field(form, "user"))
-            else:
+            if action == "delete":
+                if is_self:
+                    raise InvalidInput("administrators cannot delete their own account")
+                if _field(form, "confirm") != name:
+                    raise InvalidInput("type the user's name to delete the account")
+                await accounts.remove(db, name)
+                return _see_other("/admin/users")
+            if action != "save":
                 raise InvalidInput("unknown action")
+            changes: dict[str, Any] = {
+                "fullName": _field(form, "full_name"),
+                "email": _field(form, "email"),
+                "isAdmin": _checked(form, "is_admin"),
+                "isActive": _checked(form, "is_active"),
+            }
+            if is_self and not (changes["isAdmin"] and changes["isActive"]):
+                raise InvalidInput("administrators cannot demote or deactivate themselves")
+            password = form.get("password")
+            if isinstance(password, str) and password:
+                changes["password"] = password
+            await change_account(db, viewer.principal, name, changes)
         except MoorageError as exc:
             error = exc.message
         else:
-            return _see_other(f"/admin/orgs/{org}")
+            return _see_other(f"/admin/users/{name}?saved=1")
+    return render(
+        request,
+        viewer,
+        "admin_user.html",
+        status=400 if error else 200,
+        account=account,
+        error=error,
+        saved=request.query_params.get("saved") == "1",
+    )
+
+
+async def _org_admin(request: Request, viewer: Viewer, org: str) -> None:
+    """The API's rule for managing an organization: its owners and system administrators."""
+    if await namespace_level(_db(request), viewer.principal, org) < Level.ADMIN:
+        raise Denied("only the organization's owners and system administrators may do this")
+
+
+async def _org_action(request: Request, viewer: Viewer, org: str, form: FormData) -> Response:
+    db = _db(request)
+    action = _field(form, "action")
+    user, team = _field(form, "user"), _field(form, "team")
+    if action == "delete_org":  # DELETE /enzi/v0/accounts/{org}: system administrators
+        _system_admin(viewer)
+        if _field(form, "confirm") != org:
+            raise InvalidInput("type the organization's name to delete it")
+        await accounts.remove(db, org)
+        return _see_other("/admin/orgs")
+    if action == "add_member":
+        await accounts.set_org_member(db, org, user, is_owner=_checked(form, "owner"))
+    elif action == "remove_member":
+        await accounts.remove_org_member(db, org, user)
+    elif action == "create_team":
+        await accounts.create_team(db, org, team, _field(form, "description"))
+    elif action == "delete_team":
+        await accounts.delete_team(db, org, team)
+    elif action == "add_team_member":
+        await accounts.add_team_member(db, org, team, user)
+    elif action == "remove_team_member":
+        await accounts.remove_team_member(db, org, team, user)
+    elif action == "grant_namespace":
+        try:
+            wanted = Level.parse(_field(form, "level"))
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from exc
+        await grants.set_namespace_access(db, org, team, wanted, viewer.name)
+    elif action == "revoke_namespace":
+        await grants.remove_namespace_access(db, org, team, viewer.name)
+    else:
+        raise InvalidInput("unknown action")
+    return _see_other(f"/admin/orgs/{org}")
+
+
+async def _org(request: Request, viewer: Viewer) -> Response:
+    """An organization: members, teams and their members, team access to the whole namespace.
+    Its owners manage it as system administrators do (the API's checks)."""
+    db = _db(request)
+    org = request.path_params["org"]
+    async with db.read() as conn:
+        found = await accounts.require_org(conn, org)
+    await _org_admin(request, viewer, org)
+    error = ""
+    status = 200
+    if request.method == "POST":
+        form = await request.form()
+        try:
+            return await _org_action(request, viewer, org, form)
+        except Denied:
+            raise
+        except MoorageError as exc:
+            error = exc.message
+            status = exc.status if 400 <= exc.status < 500 else 500
     members = await accounts.org_members(db, org)
     teams = [
         (team, await accounts.team_members(db, org, team.name))
@@ -630,10 +719,11 @@ async def _org(request: Request, viewer: Viewer) -> Response:
         request,
         viewer,
         "admin_org.html",
-        status=400 if error else 200,
+        status=status,
         org=found,
         members=members,
         teams=teams,
+        namespace_access=await grants.namespace_access_list(db, org),
         error=error,
     )
 
@@ -705,6 +795,7 @@ def routes() -> list[BaseRoute]:
         Route(repo + "/permissions", page(_permissions), methods=both),
         Route(repo + "/delete", page(_delete), methods=["POST"]),
         Route("/admin/users", page(_users), methods=both),
+        Route("/admin/users/{name}", page(_user), methods=both),
         Route("/admin/orgs", page(_orgs), methods=both),
         Route("/admin/orgs/{org}", page(_org), methods=both),
         Route("/admin/settings", page(_site_settings), methods=both),

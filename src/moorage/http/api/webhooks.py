@@ -1,0 +1,214 @@
+"""``/api/v0/webhooks`` (DTR's webhooks) and ``/api/v0/repositories/{ns}/{repo}/pruningPolicies``.
+
+A webhook on everything (``key`` empty) or on a namespace needs a system administrator; one on a
+repository needs an administrator of that repository. The HMAC secret (``authentication``) is
+stored sealed and never returned.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
+
+from moorage.auth.levels import Level, Principal
+from moorage.auth.secretbox import SecretBox
+from moorage.errors import Denied, InvalidInput
+from moorage.events import webhooks
+from moorage.http.api.common import Db, SignedIn, repository_level
+from moorage.registry import pruning
+from moorage.registry.context import RegistryContext
+
+router = APIRouter(tags=["webhooks"])
+
+
+class NewWebhook(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+    type: str
+    key: str = ""
+    endpoint: str
+    tls_cert: str | None = Field(default=None, alias="tlsCert")
+    authentication: str | None = None
+
+
+class WebhookUpdate(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+    id: str = Field(alias="webhookID")
+    endpoint: str | None = None
+    active: bool | None = None
+
+
+def _box(request: Request) -> SecretBox:
+    ctx: RegistryContext = request.app.state.registry
+    return SecretBox.in_data_folder(ctx.settings.data)
+
+
+async def _may_manage(db: Db, principal: Principal, key: str) -> None:
+    """Raises unless the caller may manage webhooks on ``key``."""
+    if principal.is_admin:
+        return
+    if "/" not in key:
+        raise Denied("only system administrators may manage global or namespace webhooks")
+    level, _ = await repository_level(db, principal, key)
+    if level < Level.ADMIN:
+        raise Denied("only repository administrators may manage this repository's webhooks")
+
+
+async def _may_see(db: Db, principal: Principal, key: str) -> bool:
+    try:
+        await _may_manage(db, principal, key)
+    except Exception:
+        return False
+    return True
+
+
+def _normal_key(key: str) -> str:
+    key = key.strip().strip("/")
+    if key and (key.count("/") > 1 or not all(key.split("/"))):
+        raise InvalidInput("key is a repository ns/repo, a namespace, or empty for everything")
+    return key
+
+
+@router.get("/webhooks")
+async def list_webhooks(db: Db, principal: SignedIn) -> list[dict[str, Any]]:
+    found = await webhooks.listing(db)
+    return [h.wire() for h in found if await _may_see(db, principal, h.key)]
+
+
+@router.post("/webhooks", status_code=201)
+async def create_webhook(
+    body: NewWebhook, request: Request, db: Db, principal: SignedIn
+) -> dict[str, Any]:
+    key = _normal_key(body.key)
+    await _may_manage(db, principal, key)
+    hook = await webhooks.create(
+        db,
+        _box(request),
+        event_type=body.type,
+        key=key,
+        endpoint=body.endpoint,
+        tls_cert=body.tls_cert,
+        secret=body.authentication,
+        actor=principal.name,
+    )
+    return hook.wire()
+
+
+@router.post("/webhooks/test")
+async def test_webhook(
+    body: NewWebhook, request: Request, db: Db, principal: SignedIn
+) -> dict[str, Any]:
+    key = _normal_key(body.key)
+    await _may_manage(db, principal, key)
+    return await webhooks.send_test(
+        _box(request),
+        event_type=body.type,
+        endpoint=body.endpoint,
+        tls_cert=body.tls_cert,
+        secret=body.authentication,
+    )
+
+
+@router.post("/webhooks/update")
+async def update_webhook(body: WebhookUpdate, db: Db, principal: SignedIn) -> dict[str, Any]:
+    hook = await webhooks.get(db, body.id)
+    await _may_manage(db, principal, hook.key)
+    updated = await webhooks.modify(db, hook.id, endpoint=body.endpoint, active=body.active)
+    return updated.wire()
+
+
+@router.get("/webhooks/{webhook_id}")
+async def get_webhook(webhook_id: str, db: Db, principal: SignedIn) -> dict[str, Any]:
+    hook = await webhooks.get(db, webhook_id)
+    await _may_manage(db, principal, hook.key)
+    return hook.wire()
+
+
+@router.delete("/webhooks/{webhook_id}", status_code=204)
+async def delete_webhook(webhook_id: str, db: Db, principal: SignedIn) -> Response:
+    hook = await webhooks.get(db, webhook_id)
+    await _may_manage(db, principal, hook.key)
+    await webhooks.remove(db, webhook_id)
+    return Response(status_code=204)
+
+
+@router.get("/webhooks/{webhook_id}/deliveries")
+async def list_deliveries(webhook_id: str, db: Db, principal: SignedIn) -> list[dict[str, Any]]:
+    hook = await webhooks.get(db, webhook_id)
+    await _may_manage(db, principal, hook.key)
+    return await webhooks.deliveries(db, webhook_id)
+
+
+# ---- pruning policies ------------------------------------------------------------------------
+
+
+class PolicyBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    enabled: bool = True
+    rules: list[dict[str, Any]]
+
+
+async def _repository_admin(db: Db, principal: Principal, name: str) -> int:
+    level, repo = await repository_level(db, principal, name)
+    if level < Level.ADMIN:
+        raise Denied("only repository administrators may manage pruning policies")
+    return int(repo.id)
+
+
+@router.get("/repositories/{namespace}/{repo}/pruningPolicies")
+async def list_policies(
+    namespace: str, repo: str, db: Db, principal: SignedIn
+) -> list[dict[str, Any]]:
+    _, details = await repository_level(db, principal, f"{namespace}/{repo}")
+    return [p.wire() for p in await pruning.listing(db, int(details.id))]
+
+
+@router.post("/repositories/{namespace}/{repo}/pruningPolicies", status_code=201)
+async def create_policy(
+    namespace: str, repo: str, body: PolicyBody, db: Db, principal: SignedIn
+) -> dict[str, Any]:
+    repository_id = await _repository_admin(db, principal, f"{namespace}/{repo}")
+    policy = await pruning.create(db, repository_id, body.enabled, pruning.parse_rules(body.rules))
+    return policy.wire()
+
+
+@router.put("/repositories/{namespace}/{repo}/pruningPolicies")
+async def replace_policies(
+    namespace: str, repo: str, body: list[PolicyBody], db: Db, principal: SignedIn
+) -> list[dict[str, Any]]:
+    repository_id = await _repository_admin(db, principal, f"{namespace}/{repo}")
+    parsed = [(p.enabled, pruning.parse_rules(p.rules)) for p in body]
+    await pruning.replace_all(db, repository_id, parsed)
+    return [p.wire() for p in await pruning.listing(db, repository_id)]
+
+
+@router.post("/repositories/{namespace}/{repo}/pruningPolicies/test")
+async def test_policy(
+    namespace: str,
+    repo: str,
+    db: Db,
+    principal: SignedIn,
+    body: Annotated[PolicyBody | None, Body()] = None,
+) -> list[dict[str, Any]]:
+    """Dry run: the tags the given policy (or, without a body, the stored policies and the tag
+    limit) would prune now."""
+    repository_id = await _repository_admin(db, principal, f"{namespace}/{repo}")
+    policies = None
+    if body is not None:
+        rules = pruning.parse_rules(body.rules)
+        policies = [pruning.Policy("test", repository_id, True, rules)]
+    return await pruning.plan(db, repository_id, policies, with_limit=body is None)
+
+
+@router.delete("/repositories/{namespace}/{repo}/pruningPolicies/{policy_id}", status_code=204)
+async def delete_policy(
+    namespace: str, repo: str, policy_id: str, db: Db, principal: SignedIn
+) -> Response:
+    repository_id = await _repository_admin(db, principal, f"{namespace}/{repo}")
+    await pruning.remove(db, repository_id, policy_id)
+    return Response(status_code=204)

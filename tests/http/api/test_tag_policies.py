@@ -1,0 +1,213 @@
+"""Tag policies: immutable tags through /v2 and the API, pruning policies (dry run and real
+pruning after a push) and ``tagLimit``."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.auth.world import push_image
+from tests.conftest import ADMIN, RunningRegistry
+
+
+@pytest.fixture(scope="module")
+def reg(registry_factory: Callable[..., RunningRegistry]) -> RunningRegistry:
+    return registry_factory(env={"MOORAGE_JOB_POLL_SECONDS": "0.2"})
+
+
+def _repo(c: httpx.Client, **settings: Any) -> str:
+    name = f"r{uuid.uuid4().hex[:8]}"
+    r = c.post("/api/v0/repositories/admin", json={"name": name, **settings})
+    assert r.status_code == 201, r.text
+    return f"admin/{name}"
+
+
+def _tags(c: httpx.Client, repo: str) -> set[str]:
+    r = c.get(f"/v2/{repo}/tags/list")
+    assert r.status_code == 200, r.text
+    return set(r.json()["tags"] or [])
+
+
+def _wait_tags(c: httpx.Client, repo: str, expected: set[str], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _tags(c, repo) == expected:
+            return
+        time.sleep(0.1)
+    assert _tags(c, repo) == expected
+
+
+def test_immutable_tags(reg: RunningRegistry) -> None:
+    with reg.client() as c:
+        repo = _repo(c, immutableTags=True)
+        assert c.get(f"/api/v0/repositories/{repo}").json()["immutableTags"] is True
+        status, first = push_image(c, repo, "v1", ADMIN)
+        assert status == 201
+        manifest = c.get(
+            f"/v2/{repo}/manifests/v1",
+            headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
+        )
+        # the same content again under the same tag: allowed (idempotent)
+        r = c.put(
+            f"/v2/{repo}/manifests/v1",
+            content=manifest.content,
+            headers={"Content-Type": manifest.headers["Content-Type"]},
+        )
+        assert r.status_code == 201, r.text
+        # other content under an existing tag: refused, in the OCI error envelope
+        status, _ = push_image(c, repo, "v1", ADMIN)
+        assert status == 403
+        r = c.put(
+            f"/v2/{repo}/manifests/v1",
+            content=c.get(f"/v2/{repo}/manifests/{first}").content.replace(b"{", b"{ ", 1),
+            headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+        )
+        assert r.status_code == 403
+        (error,) = r.json()["errors"]
+        assert error["code"] == "DENIED"
+        assert "immutable" in error["message"]
+        assert c.get(f"/v2/{repo}/manifests/v1").headers["Docker-Content-Digest"] == first
+        # deleting the tag is refused too, through /v2 and through the API
+        r = c.delete(f"/v2/{repo}/manifests/v1")
+        assert r.status_code == 403
+        assert r.json()["errors"][0]["code"] == "DENIED"
+        r = c.delete(f"/api/v0/repositories/{repo}/tags/v1")
+        assert r.status_code == 403
+        assert "immutable" in r.json()["errors"][0]["message"]
+        # new tags are fine
+        assert push_image(c, repo, "v2", ADMIN)[0] == 201
+        # and immutable tags are never pruned, whatever the limit
+        r = c.patch(f"/api/v0/repositories/{repo}", json={"tagLimit": 1})
+        assert r.status_code == 200, r.text
+        assert c.post(f"/api/v0/repositories/{repo}/pruningPolicies/test").json() == []
+        assert push_image(c, repo, "v3", ADMIN)[0] == 201
+        time.sleep(1.5)
+        assert _tags(c, repo) == {"v1", "v2", "v3"}
+        r = c.patch(f"/api/v0/repositories/{repo}", json={"tagLimit": 0})
+        assert r.status_code == 200, r.text
+        # once the setting is off, tags move and go again
+        r = c.patch(f"/api/v0/repositories/{repo}", json={"immutableTags": False})
+        assert r.status_code == 200, r.text
+        status, moved = push_image(c, repo, "v1", ADMIN)
+        assert status == 201 and moved != first
+        assert c.delete(f"/api/v0/repositories/{repo}/tags/v1").status_code == 204
+
+
+def test_pruning_policies_dry_run_and_pruning(reg: RunningRegistry) -> None:
+    with reg.client() as c:
+        repo = _repo(c)
+        for tag in ("keep-1", "dev-1", "dev-2", "release-1", "1.0-rc"):
+            assert push_image(c, repo, tag, ADMIN)[0] == 201
+        base = f"/api/v0/repositories/{repo}/pruningPolicies"
+        assert c.get(base).json() == []
+
+        def dry(rules: list[dict[str, Any]]) -> set[str]:
+            r = c.post(f"{base}/test", json={"rules": rules})
+            assert r.status_code == 200, r.text
+            return {t["name"] for t in r.json()}
+
+        assert dry([{"field": "tag", "operator": "sw", "values": ["dev-"]}]) == {"dev-1", "dev-2"}
+        assert dry([{"field": "tag", "operator": "ew", "values": ["-rc"]}]) == {"1.0-rc"}
+        assert dry([{"field": "tag", "operator": "eq", "values": ["dev-1", "keep-1"]}]) == {
+            "dev-1",
+            "keep-1",
+        }
+        assert dry([{"field": "tag", "operator": "neq", "values": ["keep-1"]}]) == {
+            "dev-1",
+            "dev-2",
+            "release-1",
+            "1.0-rc",
+        }
+        assert dry([{"field": "tag", "operator": "matches", "values": [r"dev-\d+"]}]) == {
+            "dev-1",
+            "dev-2",
+        }
+        assert dry([{"field": "updated_at", "operator": "older_than", "values": [1]}]) == set()
+        assert dry(
+            [
+                {"field": "updated_at", "operator": "older_than", "values": [0]},
+                {"field": "tag", "operator": "sw", "values": ["release"]},
+            ]
+        ) == {"release-1"}
+        for bad in (
+            [{"field": "tag", "operator": "like", "values": ["x"]}],
+            [{"field": "size", "operator": "eq", "values": ["x"]}],
+            [{"field": "tag", "operator": "matches", "values": ["("]}],
+            [{"field": "tag", "operator": "eq", "values": []}],
+            [],
+        ):
+            assert c.post(base, json={"rules": bad}).status_code == 400, bad
+
+        # a dry run changed nothing
+        assert _tags(c, repo) == {"keep-1", "dev-1", "dev-2", "release-1", "1.0-rc"}
+        r = c.post(base, json={"rules": [{"field": "tag", "operator": "sw", "values": ["dev-"]}]})
+        assert r.status_code == 201, r.text
+        policy = r.json()
+        assert policy["enabled"] is True
+        assert c.get(base).json() == [policy]
+        # without a body, the dry run shows what the stored policies would prune
+        r = c.post(f"{base}/test")
+        assert {t["name"] for t in r.json()} == {"dev-1", "dev-2"}
+        assert _tags(c, repo) == {"keep-1", "dev-1", "dev-2", "release-1", "1.0-rc"}
+        # the next push prunes (a job after the push)
+        assert push_image(c, repo, "dev-3", ADMIN)[0] == 201
+        _wait_tags(c, repo, {"keep-1", "release-1", "1.0-rc"})
+
+        # PUT replaces the set; DELETE removes one
+        r = c.put(base, json=[{"rules": [{"field": "tag", "operator": "eq", "values": ["x"]}]}])
+        assert r.status_code == 200, r.text
+        (replaced,) = r.json()
+        assert replaced["id"] != policy["id"]
+        assert c.delete(f"{base}/{policy['id']}").status_code == 404
+        assert c.delete(f"{base}/{replaced['id']}").status_code == 204
+        assert c.get(base).json() == []
+
+
+def test_pruning_policies_need_repository_admin(reg: RunningRegistry) -> None:
+    suffix = uuid.uuid4().hex[:6]
+    with reg.client() as c:
+        repo = _repo(c, visibility="public")
+        user = f"pruner{suffix}"
+        r = c.post("/enzi/v0/accounts", json={"name": user, "password": "correct-horse-battery"})
+        assert r.status_code < 300
+    rule = {"rules": [{"field": "tag", "operator": "eq", "values": ["x"]}]}
+    with reg.client(auth=(user, "correct-horse-battery")) as u:
+        base = f"/api/v0/repositories/{repo}/pruningPolicies"
+        assert u.get(base).status_code == 200
+        assert u.post(base, json=rule).status_code == 403
+        assert u.post(f"{base}/test", json=rule).status_code == 403
+    with reg.client(auth=None) as anon:
+        assert (
+            anon.post(f"/api/v0/repositories/{repo}/pruningPolicies", json=rule).status_code == 401
+        )
+
+
+def test_tag_limit_keeps_the_newest(reg: RunningRegistry) -> None:
+    with reg.client() as c:
+        repo = _repo(c)
+        for tag in ("t1", "t2"):
+            assert push_image(c, repo, tag, ADMIN)[0] == 201
+        r = c.patch(f"/api/v0/repositories/{repo}", json={"tagLimit": 2})
+        assert r.status_code == 200 and r.json()["tagLimit"] == 2
+        r = c.post(f"/api/v0/repositories/{repo}/pruningPolicies/test")
+        assert r.json() == []
+        assert push_image(c, repo, "t3", ADMIN)[0] == 201
+        _wait_tags(c, repo, {"t2", "t3"})
+        assert push_image(c, repo, "t4", ADMIN)[0] == 201
+        _wait_tags(c, repo, {"t3", "t4"})
+        # the history records the pruning as tag deletes
+        r = c.get(f"/api/v0/repositories/{repo}/events", params={"pageSize": 50})
+        assert r.status_code == 200, r.text
+        found = r.json()
+        listed = found["events"] if isinstance(found, dict) else found
+        pruned = [
+            e["object"]["id"]
+            for e in listed
+            if e["type"] == "TAG_DELETE" and e["details"].get("reason") == "pruned"
+        ]
+        assert sorted(pruned) == ["t1", "t2"]
