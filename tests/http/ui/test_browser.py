@@ -179,6 +179,7 @@ def test_browse_push_and_share_a_repository(
         (f"/admin/users/{outsider}", "admin-user"),
         (f"/admin/orgs/{org}", "admin-org"),
         ("/admin/settings", "admin-settings"),
+        ("/jobs", "jobs"),
     ):
         page.goto(f"{registry.url}{path}")
         shot(page, name)

@@ -290,7 +290,7 @@ def test_administration_forms(
         settings = client.get("/api/v0/meta/settings").json()
         assert settings["createRepositoryOnPush"] is True
         assert settings["readOnlyRegistry"] is False
-        for slot in ("/scanning", "/signing", "/jobs"):
+        for slot in ("/scanning", "/signing"):
             assert "coming" in admin.get(slot).text
 
 

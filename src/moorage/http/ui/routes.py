@@ -29,6 +29,8 @@ from moorage.http.api.accounts import change_account
 from moorage.http.api.common import namespace_level, repository_level
 from moorage.http.authn import RbacAuthorizer
 from moorage.http.ui import sessions
+from moorage.jobs import store as jobs
+from moorage.jobs.actions import KNOWN as KNOWN_ACTIONS
 from moorage.registry import browse, listing, repositories
 from moorage.registry.context import RegistryContext
 from moorage.registry.repositories import RepositoryDetails
@@ -771,6 +773,86 @@ async def _tokens(request: Request, viewer: Viewer) -> Response:
     return render(request, viewer, "tokens.html", tokens=tokens, created=created)
 
 
+# ---- jobs ----------------------------------------------------------------------------------
+
+_JOB_STATUS_FILTERS = {"any": None, "running": True, "finished": False}
+JOB_REFRESH_SECONDS = 3
+
+
+def _job_duration(job: jobs.Job) -> str:
+    if job.started_at is None:
+        return ""
+    seconds = int(((job.ended_at or dt.datetime.now(dt.UTC)) - job.started_at).total_seconds())
+    minutes, seconds = divmod(max(0, seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes}m {seconds}s" if hours else f"{minutes}m {seconds}s"
+
+
+def _poke_runner(request: Request) -> None:
+    runner = getattr(request.app.state, "job_runner", None)
+    if runner is not None:
+        runner.poke()
+
+
+async def _jobs(request: Request, viewer: Viewer) -> Response:
+    """The job runner for system administrators: jobs newest first, run ``onlinegc`` now, crons
+    (``/api/v0/jobs`` and ``/api/v0/crons``)."""
+    _system_admin(viewer)
+    db = _db(request)
+    if request.method == "POST":
+        form = await request.form()
+        parameters = {"dryRun": True} if _checked(form, "dry_run") else {}
+        job = await jobs.submit(db, "onlinegc", parameters)
+        _poke_runner(request)
+        return _see_other(f"/jobs/{quote(job.id, safe='')}")
+    action = request.query_params.get("action", "").strip()
+    status = request.query_params.get("status", "any")
+    if status not in _JOB_STATUS_FILTERS:
+        status = "any"
+    rows, nxt = await jobs.page(
+        db,
+        action=action or None,
+        running=_JOB_STATUS_FILTERS[status],
+        start=request.query_params.get("start") or None,
+        limit=PAGE_SIZE,
+    )
+    return render(
+        request,
+        viewer,
+        "jobs.html",
+        jobs=[(job, _job_duration(job)) for job in rows],
+        next_start=nxt,
+        action=action,
+        status_filter=status,
+        statuses=list(_JOB_STATUS_FILTERS),
+        actions=sorted(KNOWN_ACTIONS),
+        crons=await jobs.list_crons(db),
+    )
+
+
+async def _job(request: Request, viewer: Viewer) -> Response:
+    _system_admin(viewer)
+    db = _db(request)
+    job_id = request.path_params["job_id"]
+    if request.method == "POST":
+        form = await request.form()
+        if _field(form, "action") != "cancel":
+            raise InvalidInput("unknown action")
+        await jobs.cancel(db, job_id)
+        return _see_other(f"/jobs/{quote(job_id, safe='')}")
+    job = await jobs.get(db, job_id)
+    lines = await jobs.logs(db, job_id, limit=10000)
+    return render(
+        request,
+        viewer,
+        "job.html",
+        job=job,
+        duration=_job_duration(job),
+        lines=lines,
+        refresh=JOB_REFRESH_SECONDS if job.status in ("waiting", "running") else 0,
+    )
+
+
 def _coming(title: str) -> Handler:
     async def handler(request: Request, viewer: Viewer) -> Response:
         return render(request, viewer, "coming.html", title=title)
@@ -802,5 +884,6 @@ def routes() -> list[BaseRoute]:
         Route("/tokens", page(_tokens), methods=both),
         Route("/scanning", page(_coming("Scanning")), methods=["GET"]),
         Route("/signing", page(_coming("Signing")), methods=["GET"]),
-        Route("/jobs", page(_coming("Jobs")), methods=["GET"]),
+        Route("/jobs", page(_jobs), methods=both),
+        Route("/jobs/{job_id}", page(_job), methods=both),
     ]
