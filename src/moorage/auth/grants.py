@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, delete, or_, select, true
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.schema import Table
 
 from moorage.auth import accounts
 from moorage.auth.levels import Level, Principal, RepositoryFacts, effective_level
@@ -172,16 +173,19 @@ async def remove_repository_access(
         raise NoSuchTeam("the team has no access to this repository")
 
 
-async def repository_access_list(db: Database, repository_id: int) -> list[TeamGrant]:
+async def _team_grants(
+    db: Database, grants: Table, condition: ColumnElement[bool]
+) -> list[TeamGrant]:
+    """The teams (with their organization) holding a grant in ``grants`` matching ``condition``."""
     async with db.read() as conn:
         rows = await conn.execute(
-            select(t.teams, t.accounts.c.name.label("org_name"), t.repository_team_access.c.level)
+            select(t.teams, t.accounts.c.name.label("org_name"), grants.c.level)
             .select_from(
-                t.repository_team_access.join(
-                    t.teams, t.teams.c.id == t.repository_team_access.c.team_id
-                ).join(t.accounts, t.accounts.c.id == t.teams.c.org_id)
+                grants.join(t.teams, t.teams.c.id == grants.c.team_id).join(
+                    t.accounts, t.accounts.c.id == t.teams.c.org_id
+                )
             )
-            .where(t.repository_team_access.c.repository_id == repository_id)
+            .where(condition)
             .order_by(t.teams.c.name)
         )
         return [
@@ -191,6 +195,14 @@ async def repository_access_list(db: Database, repository_id: int) -> list[TeamG
             )
             for r in rows
         ]
+
+
+async def repository_access_list(db: Database, repository_id: int) -> list[TeamGrant]:
+    return await _team_grants(
+        db,
+        t.repository_team_access,
+        t.repository_team_access.c.repository_id == repository_id,
+    )
 
 
 async def set_namespace_access(
@@ -230,24 +242,9 @@ async def remove_namespace_access(
 
 
 async def namespace_access_list(db: Database, namespace: str) -> list[TeamGrant]:
-    async with db.read() as conn:
-        rows = await conn.execute(
-            select(t.teams, t.accounts.c.name.label("org_name"), t.namespace_team_access.c.level)
-            .select_from(
-                t.namespace_team_access.join(
-                    t.teams, t.teams.c.id == t.namespace_team_access.c.team_id
-                ).join(t.accounts, t.accounts.c.id == t.teams.c.org_id)
-            )
-            .where(t.namespace_team_access.c.namespace == namespace)
-            .order_by(t.teams.c.name)
-        )
-        return [
-            TeamGrant(
-                accounts.Team(r.id, r.org_id, r.org_name, r.name, r.description),
-                Level.parse(r.level),
-            )
-            for r in rows
-        ]
+    return await _team_grants(
+        db, t.namespace_team_access, t.namespace_team_access.c.namespace == namespace
+    )
 
 
 async def team_repository_access(
