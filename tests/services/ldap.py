@@ -12,8 +12,6 @@ certificate for 127.0.0.1 made here.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import ipaddress
 import os
 import shutil
 import signal
@@ -23,6 +21,9 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.conftest import free_port
+from tests.services.tls import self_signed
 
 SCRIPT = Path(__file__).with_name("ldap-start.sh")
 BASE = "dc=example,dc=org"
@@ -35,51 +36,6 @@ def available() -> bool:
         shutil.which(tool, path="/usr/sbin:/usr/bin:/sbin:/bin")
         for tool in ("slapd", "slaptest", "slappasswd", "ldapadd", "ldapsearch")
     )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _self_signed(directory: Path) -> str:
-    """Write cert.pem/key.pem for 127.0.0.1 (EC P-256); returns the certificate PEM."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    pem = cert.public_bytes(serialization.Encoding.PEM).decode()
-    (directory / "cert.pem").write_text(pem)
-    key_path = directory / "key.pem"
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    key_path.chmod(0o600)
-    return pem
 
 
 @dataclass
@@ -140,8 +96,8 @@ def start() -> LdapServer:
     state = Path(tempfile.mkdtemp(prefix="moorage-ldap-", dir="/tmp"))
     tls = state / "tls"
     tls.mkdir()
-    cert_pem = _self_signed(tls)
-    port, ldaps_port = _free_port(), _free_port()
+    cert_pem = self_signed(tls)[0].read_text()
+    port, ldaps_port = free_port(), free_port()
     out = subprocess.run(
         ["sh", str(SCRIPT), str(state / "slapd")],
         env={
