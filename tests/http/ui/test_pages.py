@@ -12,7 +12,7 @@ import httpx
 from tests.auth.world import OCI_MANIFEST, PASSWORD, World, digest_of, push_image
 from tests.conftest import ADMIN, RunningRegistry
 from tests.http.ui.conftest import browser, csrf_of, sign_in
-from tests.test_serve import _self_signed
+from tests.services.tls import self_signed
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 EMPTY = "application/vnd.oci.empty.v1+json"
@@ -331,7 +331,7 @@ def test_access_tokens_page(registry: RunningRegistry, world: World) -> None:
 def test_cookies_are_secure_over_tls(
     registry_factory: Callable[..., RunningRegistry], tmp_path: Path
 ) -> None:
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed(tmp_path, "tls.crt", "tls.key")
     reg = registry_factory(
         extra_args=["--tls-cert", str(cert), "--tls-key", str(key)], scheme="https"
     )
