@@ -13,13 +13,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.inprocess import InProcessApp, running_app
 from tests.services import postgres
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -216,3 +217,12 @@ def registry(registry_factory: Callable[..., RunningRegistry]) -> RunningRegistr
 def client(registry: RunningRegistry) -> Iterator[httpx.Client]:
     with registry.client() as c:
         yield c
+
+
+@pytest.fixture()
+async def inproc(
+    tmp_path: Path, database_factory: Callable[[], str | None]
+) -> AsyncIterator[InProcessApp]:
+    """The real ASGI app in this process, on a fresh database of the kind under test."""
+    async with running_app(tmp_path / "data", database_factory()) as app:
+        yield app
