@@ -19,6 +19,7 @@ from asgi_lifespan import LifespanManager
 
 from moorage.auth import accounts
 from moorage.auth.jwt_tokens import TokenSigner
+from moorage.auth.secretbox import SecretBox
 from moorage.config import Settings
 from moorage.db.engine import Database
 from moorage.db.migrate import upgrade
@@ -51,7 +52,9 @@ class InProcessApp:
 async def _bootstrap(settings: Settings) -> None:
     db = Database(settings.database_url)
     try:
-        await TokenSigner.load_or_create(db, settings.token_issuer)
+        await TokenSigner.load_or_create(
+            db, settings.token_issuer, box=SecretBox.in_data_folder(settings.data)
+        )
         await accounts.bootstrap_admin(db, settings.admin_name, ADMIN[1])
     finally:
         await db.close()

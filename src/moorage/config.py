@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from moorage.errors import ConfigError
 
@@ -37,15 +39,29 @@ class Settings(BaseSettings):
     log_level: str = "info"
     log_format: str = Field(default="json", pattern="^(json|text)$")
     max_manifest_bytes: int = 4 * 1024 * 1024
+    # Every request body but blob uploads (moorage.http.gate); manifests have the limit above.
+    max_request_body: int = Field(default=1024 * 1024, ge=1024)
     upload_chunk_min: int = 0
+    # Blob uploads one account may hold open at once (0: no limit); idle ones are purged by the
+    # ``uploadpurge`` cron (moorage.registry.upload_limits).
+    upload_limit_per_account: int = Field(default=1000, ge=0)
     migrate_on_start: bool = True
     # Identity and the Docker token service.
     admin_name: str = "admin"
     admin_password: SecretStr | None = Field(
         default=None, description="password of the first administrator (else generated, shown once)"
     )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="the Fernet key that seals stored secrets (signing key, LDAP and webhook "
+        "secrets); written to <data>/secret.key on start; the same on every replica",
+    )
     public_url: str | None = Field(
         default=None, description="external base URL, e.g. https://registry.example.com"
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="CIDRs of reverse proxies whose Forwarded/X-Forwarded-* headers count",
     )
     token_service: str = "moorage"
     token_issuer: str = "moorage"
@@ -58,6 +74,22 @@ class Settings(BaseSettings):
     # Repository events: pulls are written in batches this often; history compaction period.
     event_flush_interval: float = Field(default=1.0, gt=0, le=60)
     event_compaction_interval: float = Field(default=300.0, gt=0)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _check_trusted_proxies(cls, value: Any) -> Any:
+        """A list, a JSON list or a comma-separated string of CIDRs, each one checked."""
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else text.split(",")
+        if isinstance(value, list):
+            value = [str(v).strip() for v in value if str(v).strip()]
+            for item in value:
+                try:
+                    ipaddress.ip_network(item, strict=False)
+                except ValueError as exc:
+                    raise ValueError(f"not an IP address or CIDR: {item!r}") from exc
+        return value
 
     @field_validator("listen")
     @classmethod

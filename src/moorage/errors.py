@@ -101,6 +101,14 @@ class SizeInvalid(RegistryError):
     )
 
 
+class RequestTooLarge(SizeInvalid):
+    """A request body over the configured limit, refused before or while it is read."""
+
+    status = 413
+    default_message = "request body too large"
+    api_code = "REQUEST_TOO_LARGE"
+
+
 class TagInvalid(RegistryError):
     code, status, default_message = "TAG_INVALID", 400, "manifest tag did not match URI"
 
@@ -128,6 +136,20 @@ class ManifestUnsupported(Unsupported):
 
 class TooManyRequests(RegistryError):
     code, status, default_message = "TOOMANYREQUESTS", 429, "too many requests"
+
+
+class SignInThrottled(TooManyRequests):
+    """Too many failed sign-ins from this source: refused at once, before any secret is checked."""
+
+    default_message = "too many failed sign-ins from this address: try again later"
+
+    def __init__(self, retry_after: int, message: str | None = None) -> None:
+        super().__init__(
+            message,
+            detail={"retryAfter": retry_after},
+            headers={"Retry-After": str(retry_after)},
+        )
+        self.retry_after = retry_after
 
 
 class PaginationNumberInvalid(RegistryError):

@@ -6,12 +6,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -19,84 +16,23 @@ import pytest
 
 from tests.auth.world import PASSWORD, push_image
 from tests.conftest import ADMIN, RunningRegistry
+from tests.events.receiver import Receiver, receiving
 
 FAST = {"MOORAGE_JOB_POLL_SECONDS": "0.2", "MOORAGE_JOB_LEASE_SECONDS": "5"}
 SIGNATURE = "X-Moorage-Signature-256"
-
-
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> dict[str, Any]:
-        found: dict[str, Any] = json.loads(self.body)
-        return found
-
-
-@dataclass
-class Receiver:
-    """A threaded HTTP server on 127.0.0.1 that records every POST; ``failures[path]`` makes
-    the next N requests to that path answer 500."""
-
-    server: ThreadingHTTPServer
-    received: list[Received] = field(default_factory=list)
-    failures: dict[str, int] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
-
-    def at(self, path: str) -> list[Received]:
-        with self.lock:
-            return [r for r in self.received if r.path == path]
-
-    def wait(self, path: str, count: int = 1, timeout: float = 30.0) -> list[Received]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = self.at(path)
-            if len(found) >= count:
-                return found
-            time.sleep(0.05)
-        raise AssertionError(f"{path}: {len(self.at(path))} of {count} requests arrived")
+# The receiver is on loopback, which webhooks reach only when the site settings allow it.
+LOOPBACK = {"createRepositoryOnPush": True, "webhookAllowedNetworks": ["127.0.0.1/32"]}
 
 
 @pytest.fixture(scope="module")
 def receiver() -> Iterator[Receiver]:
-    holder: list[Receiver] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            rec = holder[0]
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            with rec.lock:
-                rec.received.append(Received(self.path, dict(self.headers.items()), body))
-                failing = rec.failures.get(self.path, 0)
-                if failing:
-                    rec.failures[self.path] = failing - 1
-            self.send_response(500 if failing else 200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    holder.append(Receiver(server))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
-    thread.start()
-    try:
-        yield holder[0]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with receiving() as rec:
+        yield rec
 
 
 @pytest.fixture(scope="module")
 def hooks_registry(registry_factory: Callable[..., RunningRegistry]) -> RunningRegistry:
-    return registry_factory(env=dict(FAST))
+    return registry_factory(env=dict(FAST), site_settings=LOOPBACK)
 
 
 def _org(client: httpx.Client) -> str:
@@ -264,7 +200,9 @@ def test_server_killed_between_event_and_delivery(
 ) -> None:
     # No job workers and a dispatcher that looks only once a minute: the event waits in the
     # outbox while the server is killed.
-    reg = registry_factory(env={"MOORAGE_JOB_WORKERS": "0", "MOORAGE_JOB_POLL_SECONDS": "60"})
+    reg = registry_factory(
+        env={"MOORAGE_JOB_WORKERS": "0", "MOORAGE_JOB_POLL_SECONDS": "60"}, site_settings=LOOPBACK
+    )
     tag = uuid.uuid4().hex[:8]
     path = f"/restart-{tag}"
     with reg.client() as c:

@@ -6,6 +6,7 @@ and delete images that share layers never loses an image whose push got its 201.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
@@ -21,6 +22,7 @@ import httpx
 import pytest
 
 from tests.conftest import RunningRegistry
+from tests.inprocess import InProcessApp
 from tests.jobs.helpers import logs, submit, wait_status
 from tests.registry.pushing import (
     OCI_MANIFEST,
@@ -418,3 +420,70 @@ def test_gc_loop_never_loses_an_acknowledged_image(registry: RunningRegistry) ->
         f"{len(ledger.push_failures)} pushes refused, "
         f"{len(ledger.churn_gone)} of {len(churn)} churn layers collected at some point"
     )
+
+
+# ---- the summary: what was freed, what was kept and why ---------------------------------------
+
+
+def _summary(result: dict[str, Any]) -> str:
+    last = [line for line in result["_lines"] if "; result {" in line][-1]  # GC's last line
+    assert last.startswith("finished: "), last
+    summary = last.removeprefix("finished: ").split("; result {", 1)[0]
+    assert summary == result["summary"]
+    return summary
+
+
+def test_summary_explains_a_run_that_frees_nothing(registry: RunningRegistry) -> None:
+    """Right after an image is deleted GC frees nothing: the summary says what it kept and why
+    (the grace period), and when its bytes go (one grace period after their rows)."""
+    with registry.client() as c:
+        layer = os.urandom(1024 * KiB)
+        config = b'{"gc":"summary","r":"%s"}' % os.urandom(4).hex().encode()
+        digest, _ = push_image(c, "gc/summary", "v1", config, [layer])
+        assert c.delete(f"/v2/gc/summary/manifests/{digest}").status_code == 202
+        first = run_gc(c, gracePeriodSeconds=2)
+        text = _summary(first)
+        assert text.startswith("freed 0 B"), text
+        assert "younger than the 2 s grace period" in text and first["blobsYoung"] >= 3, text
+        time.sleep(2.5)
+        second = run_gc(c, gracePeriodSeconds=2)
+        text = _summary(second)
+        assert second["blobsDeleted"] >= 3 and second["bytesPending"] >= 3, second
+        assert "keep their bytes for the 2 s grace period: a run after " in text, text
+        assert blob_file(registry, sha256(layer)).exists()
+        time.sleep(2.5)
+        third = run_gc(c, gracePeriodSeconds=2)
+        text = _summary(third)
+        assert third["filesDeleted"] >= 3, third
+        assert text.startswith("freed 1 MiB") or text.startswith("freed 1.1 MiB"), text
+        assert not blob_file(registry, sha256(layer)).exists()
+
+
+async def test_gc_form_shows_the_grace_period_and_the_job_page_the_summary(
+    inproc: InProcessApp,
+) -> None:
+    from tests.gc_inproc import csrf_of, push_and_delete, ui_client
+
+    async with inproc.client() as c:
+        await push_and_delete(c, "gc/ui", 512 * KiB)
+    ui = await ui_client(inproc, *inproc.admin)
+    try:
+        page = await ui.get("/jobs")
+        assert page.status_code == 200
+        form = page.text.split('id="run-gc"', 1)[1].split("</form>", 1)[0]
+        assert "Grace period: <strong>1 h</strong>" in form
+        r = await ui.post("/jobs", data={"csrf": csrf_of(page)})
+        assert r.status_code == 303
+        job_url = r.headers["location"]
+        deadline = time.monotonic() + 30
+        while True:
+            job_page = await ui.get(job_url)
+            if 'id="job-status">done' in job_page.text:
+                break
+            assert time.monotonic() < deadline, job_page.text[-2000:]
+            await asyncio.sleep(0.2)
+        log = job_page.text.split('id="job-log">', 1)[1]
+        assert "finished: freed 0 B" in log
+        assert "kept 3 blobs (512.5 KiB) younger than the 1 h grace period" in log, log[-3000:]
+    finally:
+        await ui.aclose()

@@ -117,7 +117,11 @@ async def test_dead_worker_job_is_queued_again(ctx: RegistryContext) -> None:
 async def test_due_cron_fires_once(ctx: RegistryContext) -> None:
     await store.set_cron(ctx.db, store.Cron(action="sleep", schedule="0 3 * * *"))
     async with ctx.db.write() as conn:
-        await conn.execute(update(t.crons).values(next_run=utcnow() - dt.timedelta(seconds=1)))
+        await conn.execute(
+            update(t.crons)
+            .where(t.crons.c.action == "sleep")
+            .values(next_run=utcnow() - dt.timedelta(seconds=1))
+        )
     other = Database(ctx.db.url)
     try:
         fired = await asyncio.gather(

@@ -138,3 +138,27 @@ async def test_check_health_reports_a_broken_store(fs: FilesystemDriver) -> None
     (fs.root / "_health").write_bytes(b"in the way")
     with pytest.raises(StorageError):
         await fs.check_health()
+
+
+async def test_folders_and_files_are_private_whatever_the_umask(tmp_path: Path) -> None:
+    """Blobs of private repositories are nobody else's: folders 0700, files 0600, even when
+    the process's umask would give others read access (mkdir -p's parents included)."""
+    old = os.umask(0o022)
+    try:
+        driver = FilesystemDriver(tmp_path / "a" / "b" / "store")
+        await driver.put_bytes("blobs/sha256/ab/abcd/data", b"whole")
+        writer = await driver.open_append("uploads/u1/data", 0)
+        await writer.write(b"part")
+        await writer.close()
+        await driver.move("uploads/u1/data", "blobs/sha256/cd/cdef/data")
+        await driver.put_bytes("uploads/u2/data", b"")
+    finally:
+        os.umask(old)
+    modes = {}
+    for dirpath, dirnames, filenames in os.walk(tmp_path / "a"):
+        for name in (*dirnames, *filenames):
+            path = Path(dirpath, name)
+            modes[str(path.relative_to(tmp_path))] = oct(path.stat().st_mode & 0o777)
+    assert modes and {m for p, m in modes.items() if Path(tmp_path, p).is_dir()} == {"0o700"}
+    assert {m for p, m in modes.items() if Path(tmp_path, p).is_file()} == {"0o600"}
+    assert (tmp_path / "a").stat().st_mode & 0o777 == 0o700

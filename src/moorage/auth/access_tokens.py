@@ -5,12 +5,13 @@ the plaintext is returned once, at creation."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import and_, delete, func, select, update
 
 from moorage.db import tables as t
 from moorage.db.engine import Database, as_utc, utcnow
@@ -162,6 +163,24 @@ async def revoke(db: Database, hashed: str) -> None:
         )
     if result.rowcount == 0:
         raise NoSuchToken(detail={"hashedToken": hashed[:64]})
+
+
+async def revoke_matching(
+    db: Database,
+    account_id: int,
+    *,
+    kinds: tuple[str, ...],
+    used_before: dt.datetime | None = None,
+) -> int:
+    """Delete ``account_id``'s tokens of ``kinds`` and, with ``used_before``, only those last
+    used before it (a token never used counts from its creation). Returns how many went."""
+    table = t.access_tokens
+    conditions = [table.c.account_id == account_id, table.c.kind.in_(kinds)]
+    if used_before is not None:
+        conditions.append(func.coalesce(table.c.last_used_at, table.c.created_at) < used_before)
+    async with db.write() as conn:
+        result = await conn.execute(delete(table).where(and_(*conditions)))
+    return int(result.rowcount or 0)
 
 
 async def revoke_all(db: Database, account_id: int, kinds: tuple[str, ...] = (API,)) -> None:

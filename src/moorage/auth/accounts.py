@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, select, update
 
+from moorage.auth import access_tokens
 from moorage.auth.passwords import hash_password
 from moorage.db import tables as t
 from moorage.db.engine import Connection, Database, utcnow
@@ -39,17 +40,21 @@ class Account:
     is_imported: bool
     password_hash: str | None = None
 
-    def wire(self) -> dict[str, Any]:
-        return {
+    def wire(self, *, with_email: bool = False) -> dict[str, Any]:
+        """The API's account object. The e-mail address is personal: only for system
+        administrators and the account itself (``with_email``)."""
+        out: dict[str, Any] = {
             "id": str(self.id),
             "name": self.name,
             "fullName": self.full_name,
-            "email": self.email,
             "isOrg": self.is_org,
             "isAdmin": self.is_admin,
             "isActive": self.is_active,
             "isImported": self.is_imported,
         }
+        if with_email:
+            out["email"] = self.email
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +75,8 @@ class Team:
         }
 
 
-def _account(row: Any) -> Account:
+def row_account(row: Any) -> Account:
+    """An ``Account`` from a row holding the ``accounts`` columns."""
     return Account(
         id=row.id,
         name=row.name,
@@ -106,12 +112,12 @@ _BY_ID = select(t.accounts).where(t.accounts.c.id == bindparam("id"))
 
 async def find(conn: Connection, name: str) -> Account | None:
     row = (await conn.execute(_BY_NAME, {"name": name})).first()
-    return None if row is None else _account(row)
+    return None if row is None else row_account(row)
 
 
 async def by_id(conn: Connection, account_id: int) -> Account | None:
     row = (await conn.execute(_BY_ID, {"id": account_id})).first()
-    return None if row is None else _account(row)
+    return None if row is None else row_account(row)
 
 
 async def get(db: Database, name: str) -> Account:
@@ -177,14 +183,16 @@ async def list_accounts(
     elif kind == "orgs":
         query = query.where(t.accounts.c.is_org.is_(True))
     async with db.read() as conn:
-        rows = [_account(r) for r in await conn.execute(query)]
+        rows = [row_account(r) for r in await conn.execute(query)]
     nxt = rows[limit].name if len(rows) > limit else None
     return rows[:limit], nxt
 
 
 async def modify(db: Database, name: str, changes: dict[str, Any]) -> Account:
-    """Apply ``fullName``, ``email``, ``isAdmin``, ``isActive``, ``password`` changes; a new
-    password or a deactivation ends the account's web UI sessions."""
+    """Apply ``fullName``, ``email``, ``isAdmin``, ``isActive``, ``password`` changes, in one
+    transaction with what they end: a new password ends the web UI sessions and the refresh
+    tokens of docker logins made with the old one; a deactivation ends every session (UI
+    sessions, access tokens and refresh tokens). Who may ask is the caller's rule."""
     account = await get(db, name)
     values: dict[str, Any] = {}
     if "fullName" in changes:
@@ -209,6 +217,17 @@ async def modify(db: Database, name: str, changes: dict[str, Any]) -> Account:
             )
             if "password_hash" in values or values.get("is_active") is False:
                 await end_ui_sessions(conn, account.id)
+                kinds = [access_tokens.REFRESH]
+                if values.get("is_active") is False:
+                    kinds.append(access_tokens.API)
+                await conn.execute(
+                    delete(t.access_tokens).where(
+                        and_(
+                            t.access_tokens.c.account_id == account.id,
+                            t.access_tokens.c.kind.in_(kinds),
+                        )
+                    )
+                )
     return await get(db, name)
 
 
@@ -228,22 +247,40 @@ async def remove(db: Database, name: str) -> None:
 async def bootstrap_admin(db: Database, name: str, password: str | None) -> str | None:
     """Create the first administrator when no administrator exists yet.
 
+    Race-safe: of several replicas starting at once on one database, exactly one creates it
+    (the check and the insert run in one write transaction serialized across processes, and
+    the insert does nothing on a name already taken); the others see it and return None.
     Returns the password when it was generated here (the caller shows it once; it is
     never logged), else None."""
+    any_admin = select(func.count()).select_from(t.accounts).where(t.accounts.c.is_admin.is_(True))
     async with db.read() as conn:
-        admins = (
-            await conn.execute(
-                select(func.count()).select_from(t.accounts).where(t.accounts.c.is_admin.is_(True))
-            )
-        ).scalar_one()
-    if admins:
-        return None
+        if (await conn.execute(any_admin)).scalar_one():
+            return None
+    validate_account_name(name)
     generated = None if password else secrets.token_urlsafe(18)
-    try:
-        await create(db, name=name, password=password or generated, is_admin=True)
-    except AccountExists:
-        return None
-    return generated
+    password_hash = await hash_password(validate_password(password or generated or ""))
+    now = utcnow()
+    async with db.write() as conn:
+        await db.serialize(conn, "first-administrator")
+        if (await conn.execute(any_admin)).scalar_one():
+            return None
+        created = await conn.execute(
+            db.insert(t.accounts)
+            .values(
+                name=name,
+                is_org=False,
+                full_name="",
+                email="",
+                password_hash=password_hash,
+                is_admin=True,
+                is_active=True,
+                is_imported=False,
+                created_at=now,
+                updated_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
+    return generated if created.rowcount else None
 
 
 # ---- organizations -------------------------------------------------------------------------
@@ -304,7 +341,7 @@ async def org_members(db: Database, org_name: str) -> list[tuple[Account, bool]]
             .where(t.org_members.c.org_id == org.id)
             .order_by(t.accounts.c.name)
         )
-        return [(_account(r), bool(r.is_owner)) for r in rows]
+        return [(row_account(r), bool(r.is_owner)) for r in rows]
 
 
 async def owned_orgs(db: Database, user_id: int) -> list[Account]:
@@ -317,7 +354,7 @@ async def owned_orgs(db: Database, user_id: int) -> list[Account]:
             .where(and_(t.org_members.c.user_id == user_id, t.org_members.c.is_owner.is_(True)))
             .order_by(org.c.name)
         )
-        return [_account(r) for r in rows]
+        return [row_account(r) for r in rows]
 
 
 async def is_org_owner(conn: Connection, org_id: int, user_id: int) -> bool:
@@ -435,7 +472,7 @@ async def team_members(db: Database, org_name: str, team_name: str) -> list[Acco
             .where(t.team_members.c.team_id == team.id)
             .order_by(t.accounts.c.name)
         )
-        return [_account(r) for r in rows]
+        return [row_account(r) for r in rows]
 
 
 async def search(db: Database, text: str, limit: int) -> list[Account]:
@@ -448,4 +485,4 @@ async def search(db: Database, text: str, limit: int) -> list[Account]:
         .limit(limit)
     )
     async with db.read() as conn:
-        return [_account(r) for r in await conn.execute(query)]
+        return [row_account(r) for r in await conn.execute(query)]

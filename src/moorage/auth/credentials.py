@@ -1,38 +1,119 @@
-"""Checking a name and a secret (password or access token), with failed logins slowed down.
+"""Checking a name and a secret (password or access token), with failed sign-ins throttled.
 
-Argon2 is slow on purpose, and clients send Basic credentials on every /v2
-request; a verified (password hash, secret) pair is remembered in this process
-for a short time, keyed by a keyed hash, so a changed password (a new hash) or a
-deactivated account (checked on every request) takes effect at once.
+Argon2 is slow on purpose, and clients send Basic credentials on every /v2 request; a
+verified (password hash, secret) pair is remembered in this process for a short time, keyed
+by a keyed hash, so a changed password (a new hash) or a deactivated account (checked on
+every request) takes effect at once. A repeated request costs one database read: the
+account, the access token the secret may be and the throttling counters come in one
+statement (``throttle.with_state``).
+
+Failed sign-ins are counted per (source, account) and per source (``moorage.auth.throttle``);
+over budget an attempt is refused at once, before the secret is checked. The slow checks
+(Argon2, LDAP binds) run in a few slots per process, each re-reading the counters first, so
+parallel connections cannot run more guesses than the budget plus the slots in flight.
 
 With LDAP on (``moorage.auth.ldap``), an imported account signs in with its directory password
 (a bind as its DN), and a name the registry does not know yet may be provisioned from the
-directory at its first login. Local accounts keep their Argon2 hashes; access tokens work for both.
+directory at its first login. Local accounts keep their Argon2 hashes; access tokens work for
+both.
+
+Which credential may do what (docs/security.md): a password (or directory password) and a
+web UI session made with one may do everything the account may, its own credentials
+included; an access token acts for its user on the registry and the API but cannot manage
+the user's own credentials (``require_own_credentials``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import hmac
 import secrets
 import time
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import and_, bindparam, exists, select, update
 
-from moorage.auth import access_tokens, accounts
+from moorage.auth import access_tokens, accounts, throttle
 from moorage.auth.ldap import LdapService
 from moorage.auth.levels import Principal
 from moorage.auth.passwords import verify_password
 from moorage.db import tables as t
 from moorage.db.engine import Database, as_utc, utcnow
-from moorage.errors import Unauthorized
+from moorage.errors import Denied, InvalidInput, Unauthorized
 
-FREE_FAILURES = 5  # failures before each further attempt is delayed
-MAX_DELAY = 8.0  # seconds
-FAILURE_WINDOW = 15 * 60  # seconds after which failures are forgotten
 _CACHE_TTL = 300.0
 _CACHE_MAX = 10_000
+SLOW_CHECKS = 4  # Argon2 verifications or LDAP binds at once, per process
+PRUNE_EVERY = 60.0  # seconds between two prunings of ended throttling windows, per process
+TOUCH_EVERY = dt.timedelta(minutes=1)  # an access token's last use, recorded at most this often
+
+# How a principal was authenticated (``Principal.via``). These may manage the account's own
+# credentials (password, access tokens); anything else (an access token, a registry bearer
+# token, a refresh token, a UI session made with an access token) may not.
+OWN_CREDENTIALS_VIA = frozenset({"password", "ldap", "session"})
+SESSION = "session"
+SESSION_FROM_ACCESS_TOKEN = "session-access-token"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPrincipal(Principal):
+    """A principal authenticated with an access token: which one, so that what is derived
+    from it (a registry bearer token, a UI session) ends when the token is revoked."""
+
+    access_token_id: int = 0
+
+
+def access_token_of(principal: Principal) -> int | None:
+    return principal.access_token_id if isinstance(principal, TokenPrincipal) else None
+
+
+def require_own_credentials(principal: Principal) -> None:
+    """Managing one's own password or access tokens needs the password (or a session made
+    with it): a leaked access token must not outlive its revocation or take the account."""
+    if principal.via not in OWN_CREDENTIALS_VIA:
+        raise Denied(
+            "sign in with your password to manage your own password and access tokens "
+            "(an access token cannot)"
+        )
+
+
+_TOKEN = t.access_tokens.alias("token")
+# The one statement of a Basic sign-in: the account, the access token the secret may be,
+# and the throttling counters of (source, account) and of the source.
+_SIGN_IN = (
+    throttle.with_state([*t.accounts.c], t.accounts.c.name == bindparam("name"))
+    .add_columns(_TOKEN.c.id.label("token_id"), _TOKEN.c.last_used_at.label("token_used_at"))
+    .outerjoin(
+        _TOKEN,
+        and_(
+            _TOKEN.c.token_hash == bindparam("digest"),
+            _TOKEN.c.account_id == t.accounts.c.id,
+            _TOKEN.c.kind == access_tokens.API,
+            _TOKEN.c.is_active.is_(True),
+        ),
+    )
+)
+
+
+def _bearer_query(with_token: bool) -> Any:
+    query = select(*t.accounts.c).where(t.accounts.c.id == bindparam("id"))
+    if with_token:
+        alive = exists().where(
+            and_(
+                t.access_tokens.c.id == bindparam("token"),
+                t.access_tokens.c.account_id == t.accounts.c.id,
+                t.access_tokens.c.is_active.is_(True),
+            )
+        )
+        query = query.add_columns(alive.label("token_alive"))
+    return query
+
+
+_BEARER = _bearer_query(False)
+_BEARER_FROM_TOKEN = _bearer_query(True)
 
 
 class Authenticator:
@@ -41,33 +122,103 @@ class Authenticator:
         self.directory = directory
         self._key = secrets.token_bytes(32)
         self._verified: dict[bytes, float] = {}
+        self._slots = asyncio.Semaphore(SLOW_CHECKS)
+        self._pruned = 0.0
 
     def _cache_key(self, password_hash: str, secret: str) -> bytes:
         return hmac.new(self._key, f"{password_hash}\0{secret}".encode(), hashlib.sha256).digest()
 
-    async def check(self, name: str, secret: str) -> Principal:
-        """The principal for ``name``/``secret``; Unauthorized never says which was wrong."""
-        await self._slow_down(name)
-        async with self.db.read() as conn:
-            account = await accounts.find(conn, name)
-        principal = await self._verify(account, secret)
-        if principal is None and account is None and self.directory is not None:
-            created = await self.directory.provision(name, secret)
-            if created is not None:
-                principal = Principal(created.id, created.name, created.is_admin, "ldap")
-        if principal is None:
-            await self._record_failure(name)
-            raise Unauthorized("invalid username or password")
-        await self._clear_failures(name)
-        return principal
+    def _cached(self, password_hash: str | None, secret: str) -> bool:
+        if password_hash is None:
+            return False
+        expiry = self._verified.get(self._cache_key(password_hash, secret))
+        return expiry is not None and expiry > time.monotonic()
 
-    async def _verify(self, account: accounts.Account | None, secret: str) -> Principal | None:
+    def _remember(self, password_hash: str, secret: str) -> None:
+        if len(self._verified) >= _CACHE_MAX:
+            self._verified.clear()
+        self._verified[self._cache_key(password_hash, secret)] = time.monotonic() + _CACHE_TTL
+
+    async def check(self, name: str, secret: str, *, source: str | None) -> Principal:
+        """The principal for ``name``/``secret`` from the client address ``source``;
+        Unauthorized never says which was wrong, SignInThrottled (429) when over budget."""
+        src = throttle.source_key(source)
+        params = {"name": name, "source": src, "digest": access_tokens.digest(secret)}
+        async with self.db.read() as conn:
+            row = (await conn.execute(_SIGN_IN, params)).first()
+        assert row is not None  # the anchor row is always there
+        state = throttle.state_of(row)
+        state.check()
+        account = accounts.row_account(row) if row.id is not None else None
         if account is not None and (account.is_org or not account.is_active):
             account = None
-        if account is not None:
-            token_owner = await access_tokens.resolve(self.db, secret, kind=access_tokens.API)
-            if token_owner == account.id:
-                return Principal(account.id, account.name, account.is_admin, "access-token")
+        principal: Principal | None
+        if account is not None and row.token_id is not None:
+            await self._touch(int(row.token_id), row.token_used_at)
+            principal = TokenPrincipal(
+                account.id, account.name, account.is_admin, "access-token", int(row.token_id)
+            )
+        elif (
+            account is not None
+            and not account.is_imported
+            and self._cached(account.password_hash, secret)
+        ):
+            principal = Principal(account.id, account.name, account.is_admin, "password")
+        else:
+            principal = await self._slow_check(name, account, secret, src, provision=True)
+        if principal is None:
+            raise Unauthorized("invalid username or password")
+        if state.pair.live(utcnow()) and principal.account_id is not None:
+            # Only after failures of this account from this source: a clean sign-in writes
+            # nothing.
+            await throttle.forget_pair(self.db, src, principal.account_id)
+        return principal
+
+    async def confirm_password(
+        self, principal: Principal, secret: str, *, source: str | None
+    ) -> None:
+        """Before a change to ``principal``'s own credentials: ``secret`` must be its current
+        password (never an access token), checked and throttled as a sign-in is."""
+        require_own_credentials(principal)
+        if not secret:
+            raise InvalidInput("give your current password (oldPassword) to change it")
+        assert principal.account_id is not None
+        src = throttle.source_key(source)
+        async with self.db.read() as conn:
+            account = await accounts.by_id(conn, principal.account_id)
+        if account is None or not account.is_active:
+            raise Unauthorized("the account is no longer active")
+        checked = await self._slow_check(account.name, account, secret, src, provision=False)
+        if checked is None:
+            raise Denied("the current password is wrong")
+
+    async def _slow_check(
+        self,
+        name: str,
+        account: accounts.Account | None,
+        secret: str,
+        source: str,
+        *,
+        provision: bool,
+    ) -> Principal | None:
+        """Argon2 or an LDAP bind, in one of this process's slots, after a fresh look at the
+        counters (other connections may have spent the budget meanwhile); a failure is
+        counted before the slot is given back."""
+        async with self._slots:
+            async with self.db.read() as conn:
+                state = await throttle.load(conn, source, account.id if account else None)
+            state.check()
+            principal = await self._verify_secret(name, account, secret, provision=provision)
+            if principal is None:
+                await throttle.record_failure(self.db, source, account.id if account else None)
+        if principal is None and time.monotonic() - self._pruned > PRUNE_EVERY:
+            self._pruned = time.monotonic()
+            await throttle.prune(self.db)
+        return principal
+
+    async def _verify_secret(
+        self, name: str, account: accounts.Account | None, secret: str, *, provision: bool
+    ) -> Principal | None:
         if account is not None and account.is_imported and self.directory is not None:
             bound = await self.directory.check_imported(account.id, secret)
             if bound is not None:  # None: LDAP is off, the local password (if any) decides
@@ -75,19 +226,29 @@ class Authenticator:
                     Principal(account.id, account.name, account.is_admin, "ldap") if bound else None
                 )
         stored = account.password_hash if account is not None else None
-        if stored is not None:
-            key = self._cache_key(stored, secret)
-            expiry = self._verified.get(key)
-            if expiry is not None and expiry > time.monotonic():
-                assert account is not None
-                return Principal(account.id, account.name, account.is_admin, "password")
+        if account is not None and self._cached(stored, secret):
+            return Principal(account.id, account.name, account.is_admin, "password")
         ok = await verify_password(stored, secret)
-        if not ok or account is None or stored is None:
-            return None
-        if len(self._verified) >= _CACHE_MAX:
-            self._verified.clear()
-        self._verified[self._cache_key(stored, secret)] = time.monotonic() + _CACHE_TTL
-        return Principal(account.id, account.name, account.is_admin, "password")
+        if ok and account is not None and stored is not None:
+            self._remember(stored, secret)
+            return Principal(account.id, account.name, account.is_admin, "password")
+        if account is None and provision and self.directory is not None:
+            created = await self.directory.provision(name, secret)
+            if created is not None:
+                return Principal(created.id, created.name, created.is_admin, "ldap")
+        return None
+
+    async def _touch(self, token_id: int, last_used_at: dt.datetime | None) -> None:
+        """Record an access token's use at most once a minute, to keep pulls off the write lock."""
+        now = utcnow()
+        if last_used_at is not None and now - as_utc(last_used_at) < TOUCH_EVERY:
+            return
+        async with self.db.write() as conn:
+            await conn.execute(
+                update(t.access_tokens)
+                .where(t.access_tokens.c.id == token_id)
+                .values(last_used_at=now)
+            )
 
     async def principal_for(self, account_id: int, via: str) -> Principal | None:
         """An active user account as a principal (for refresh tokens and sessions)."""
@@ -97,49 +258,23 @@ class Authenticator:
             return None
         return Principal(account.id, account.name, account.is_admin, via)
 
-    async def _slow_down(self, name: str) -> None:
+    async def principal_for_bearer(
+        self, account_id: int, access_token_id: int | None
+    ) -> Principal | None:
+        """The principal of a registry bearer token, in one statement: its account must still
+        be active and, for a token minted from an access token, that token too."""
+        query = _BEARER if access_token_id is None else _BEARER_FROM_TOKEN
         async with self.db.read() as conn:
-            row = (
-                await conn.execute(
-                    select(t.login_failures).where(t.login_failures.c.name == name[:255])
-                )
-            ).first()
-        if row is None or row.failures < FREE_FAILURES:
-            return
-        if (utcnow() - as_utc(row.last_failure_at)).total_seconds() > FAILURE_WINDOW:
-            return
-        await asyncio.sleep(min(MAX_DELAY, 0.5 * 2 ** (row.failures - FREE_FAILURES)))
-
-    async def _record_failure(self, name: str) -> None:
-        now = utcnow()
-        async with self.db.write() as conn:
-            row = (
-                await conn.execute(
-                    select(t.login_failures).where(t.login_failures.c.name == name[:255])
-                )
-            ).first()
-            stale = (
-                row is None or (now - as_utc(row.last_failure_at)).total_seconds() > FAILURE_WINDOW
+            row = (await conn.execute(query, {"id": account_id, "token": access_token_id})).first()
+        if row is None:
+            return None
+        account = accounts.row_account(row)
+        if account.is_org or not account.is_active:
+            return None
+        if access_token_id is not None:
+            if not row.token_alive:
+                return None
+            return TokenPrincipal(
+                account.id, account.name, account.is_admin, "bearer", access_token_id
             )
-            failures = 1 if stale or row is None else int(row.failures) + 1
-            await conn.execute(
-                self.db.insert(t.login_failures)
-                .values(name=name[:255], failures=failures, last_failure_at=now)
-                .on_conflict_do_update(
-                    index_elements=["name"],
-                    set_={"failures": failures, "last_failure_at": now},
-                )
-            )
-
-    async def _clear_failures(self, name: str) -> None:
-        async with self.db.read() as conn:
-            row = (
-                await conn.execute(
-                    select(t.login_failures.c.failures).where(t.login_failures.c.name == name[:255])
-                )
-            ).first()
-        if row is not None:
-            async with self.db.write() as conn:
-                await conn.execute(
-                    delete(t.login_failures).where(t.login_failures.c.name == name[:255])
-                )
+        return Principal(account.id, account.name, account.is_admin, "bearer")

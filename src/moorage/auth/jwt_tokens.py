@@ -1,13 +1,18 @@
 """Signed bearer tokens for the Docker token flow (RS256 via PyJWT + cryptography).
 
 The signing key lives in the database so every replica and every restart signs
-and verifies with the same key; the first process to start creates it.
+and verifies with the same key; the first process to start creates it (one of several
+replicas starting at once: the creation is serialized, see ``Database.serialize``). It is
+stored sealed with the replica's secret key (``moorage.auth.secretbox``), so the database
+alone (a copy of ``moorage.db``, a dump, a reader of the table) cannot forge tokens; a key
+stored in clear by an older version is sealed in place when it is first loaded.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import time
 import uuid
 from dataclasses import dataclass
@@ -16,13 +21,16 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from sqlalchemy import select
+from sqlalchemy import and_, select, update
 
+from moorage.auth.secretbox import SecretBox
 from moorage.db import tables as t
 from moorage.db.engine import Database, utcnow
-from moorage.errors import Unauthorized
+from moorage.errors import MoorageError, Unauthorized
 
 ALGORITHM = "RS256"
+log = logging.getLogger("moorage.auth")
+_FIRST_KEY = select(t.signing_keys).order_by(t.signing_keys.c.created_at, t.signing_keys.c.kid)
 
 
 def libtrust_kid(public_key: rsa.RSAPublicKey) -> str:
@@ -33,6 +41,45 @@ def libtrust_kid(public_key: rsa.RSAPublicKey) -> str:
     )
     b32 = base64.b32encode(hashlib.sha256(der).digest()[:30]).decode().rstrip("=")
     return ":".join(b32[i : i + 4] for i in range(0, 48, 4))
+
+
+def _pem(key: rsa.RSAPrivateKey) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+async def _seal_in_place(db: Database, box: SecretBox, kid: str, clear: str) -> None:
+    """A key an older version stored in clear: replace it by its sealed form (only if the row
+    still holds that clear value, so replicas doing this at once write it once)."""
+    sk = t.signing_keys
+    async with db.write() as conn:
+        done = await conn.execute(
+            update(sk)
+            .where(and_(sk.c.kid == kid, sk.c.private_pem == clear))
+            .values(private_pem=box.seal(clear))
+        )
+    if done.rowcount:
+        log.warning(
+            "signing key was stored in clear by an older version; sealed it with the secret key",
+            extra={"kid": kid, "secret_key_file": str(box.path)},
+        )
+
+
+async def key_status(db: Database, box: SecretBox | None) -> tuple[int, int, int]:
+    """(signing keys, sealed ones, sealed ones ``box`` opens), for ``moorage check``."""
+    async with db.read() as conn:
+        rows = list(await conn.execute(select(t.signing_keys.c.private_pem)))
+    sealed = [r.private_pem for r in rows if SecretBox.looks_sealed(r.private_pem)]
+    opened = 0
+    if box is not None:
+        for value in sealed:
+            try:
+                box.open(value)
+            except MoorageError:
+                continue
+            opened += 1
+    return len(rows), len(sealed), opened
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,42 +100,34 @@ class TokenSigner:
         self.issuer = issuer
 
     @classmethod
-    async def load_or_create(cls, db: Database, issuer: str) -> TokenSigner:
+    async def load_or_create(cls, db: Database, issuer: str, *, box: SecretBox) -> TokenSigner:
         async with db.read() as conn:
-            row = (
-                await conn.execute(
-                    select(t.signing_keys)
-                    .order_by(t.signing_keys.c.created_at, t.signing_keys.c.kid)
-                    .limit(1)
-                )
-            ).first()
+            row = (await conn.execute(_FIRST_KEY.limit(1))).first()
         if row is None:
             key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-            pem = key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            ).decode()
             async with db.write() as conn:
-                await conn.execute(
-                    db.insert(t.signing_keys)
-                    .values(
-                        kid=libtrust_kid(key.public_key()),
-                        algorithm=ALGORITHM,
-                        private_pem=pem,
-                        created_at=utcnow(),
-                    )
-                    .on_conflict_do_nothing(index_elements=["kid"])
-                )
-                row = (
+                # Of replicas starting together, one creates the key; the others wait here and
+                # then read that one.
+                await db.serialize(conn, "signing-key")
+                row = (await conn.execute(_FIRST_KEY.limit(1))).first()
+                if row is None:
                     await conn.execute(
-                        select(t.signing_keys)
-                        .order_by(t.signing_keys.c.created_at, t.signing_keys.c.kid)
-                        .limit(1)
+                        t.signing_keys.insert().values(
+                            kid=libtrust_kid(key.public_key()),
+                            algorithm=ALGORITHM,
+                            private_pem=box.seal(_pem(key)),
+                            created_at=utcnow(),
+                        )
                     )
-                ).first()
+                    row = (await conn.execute(_FIRST_KEY.limit(1))).first()
         assert row is not None
-        loaded = serialization.load_pem_private_key(row.private_pem.encode(), password=None)
+        stored: str = row.private_pem
+        if SecretBox.looks_sealed(stored):
+            pem = box.open(stored)
+        else:
+            pem = stored
+            await _seal_in_place(db, box, row.kid, stored)
+        loaded = serialization.load_pem_private_key(pem.encode(), password=None)
         assert isinstance(loaded, rsa.RSAPrivateKey)
         return cls(loaded, row.kid, issuer)
 
@@ -100,7 +139,10 @@ class TokenSigner:
         ttl: int,
         *,
         account_id: int | None = None,
+        access_token_id: int | None = None,
     ) -> tuple[str, int]:
+        """A signed token; ``access_token_id`` names the access token the login used, so the
+        registry refuses the bearer token once that access token is revoked."""
         now = int(time.time())
         claims: dict[str, Any] = {
             "iss": self.issuer,
@@ -114,6 +156,8 @@ class TokenSigner:
         }
         if account_id is not None:
             claims["moorage_account"] = account_id
+        if access_token_id is not None:
+            claims["moorage_access_token"] = access_token_id
         token = jwt.encode(claims, self._private, algorithm=ALGORITHM, headers={"kid": self.kid})
         return token, now
 

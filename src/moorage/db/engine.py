@@ -16,8 +16,11 @@ from __future__ import annotations
 import abc
 import asyncio
 import datetime as dt
+import os
+import zlib
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection as SyncConnection
@@ -55,6 +58,21 @@ def sync_url(url: str) -> str:
     if u.drivername.startswith("postgres"):
         return u.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     raise ConfigError(f"unsupported database URL scheme {u.drivername!r}")
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL (None for other databases and for in-memory SQLite)."""
+    u = make_url(url)
+    if not u.drivername.startswith("sqlite") or not u.database or u.database == ":memory:":
+        return None
+    return Path(u.database)
+
+
+def create_private_file(path: Path) -> None:
+    """Create ``path`` (mode 0600) if it does not exist, so whatever opens it later (SQLite,
+    which gives its -wal and -shm files the database file's mode) starts from a private file."""
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -111,6 +129,9 @@ class Database:
         self._async: AsyncEngine | None = None
         self._sync: Engine | None = None
         if self.is_sqlite:
+            path = sqlite_path(url)
+            if path is not None and path.parent.is_dir():
+                create_private_file(path)
             self._sync = create_engine(
                 sync_url(url),
                 connect_args={"check_same_thread": False},
@@ -164,6 +185,15 @@ class Database:
     def insert(self, table: Table) -> Any:
         """The dialect's INSERT, which has ``on_conflict_do_nothing/do_update``."""
         return (sqlite.insert if self.is_sqlite else postgresql.insert)(table)
+
+    async def serialize(self, conn: Connection, name: str) -> None:
+        """Inside a write transaction: wait until no other transaction holding the same ``name``
+        is open, so a check-then-insert (the first start's signing key and administrator) runs
+        once across replicas. PostgreSQL: a transaction-scoped advisory lock; SQLite's write
+        transactions are already one at a time (BEGIN IMMEDIATE)."""
+        if not self.is_sqlite:
+            key = zlib.crc32(name.encode()) | (0x6D6F << 32)  # "mo": Moorage's own key space
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
     async def check_health(self) -> None:
         async with self.read() as conn:

@@ -7,6 +7,7 @@ lock, SQLite ones under a file lock beside the database.
 from __future__ import annotations
 
 import fcntl
+import os
 from pathlib import Path
 
 from alembic import command
@@ -14,7 +15,7 @@ from alembic.config import Config
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from moorage.db.engine import sync_url
+from moorage.db.engine import create_private_file, sync_url
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _PG_LOCK_KEY = 0x6D6F6F72  # "moor"
@@ -34,10 +35,14 @@ def upgrade(url: str, revision: str = "head") -> None:
     if u.drivername.startswith("sqlite"):
         database = u.database or ""
         if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
-            with open(f"{database}.migrate-lock", "w") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)
+            Path(database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            create_private_file(Path(database))
+            fd = os.open(f"{database}.migrate-lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
                 command.upgrade(cfg, revision)
+            finally:
+                os.close(fd)  # closing releases the lock
             return
         command.upgrade(cfg, revision)
         return
@@ -54,6 +59,13 @@ def upgrade(url: str, revision: str = "head") -> None:
                 conn.commit()
     finally:
         engine.dispose()
+
+
+def head() -> str | None:
+    """The newest revision this code knows."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 
 def current(url: str) -> str | None:

@@ -3,14 +3,16 @@ so every replica sees a change at once."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
 from moorage.db import tables as t
 from moorage.db.engine import Database
+from moorage.errors import Unsupported
 
 
 class SiteSettings(BaseModel):
@@ -25,6 +27,18 @@ class SiteSettings(BaseModel):
     # Jobs history compaction: finished jobs older than the days, beyond the newest count, go.
     job_history_compaction_days: int = Field(30, alias="jobHistoryCompactionDays", ge=0)
     job_history_max_count: int = Field(10000, alias="jobHistoryMaxCount", ge=0)
+    # Webhooks (moorage.webhooks): networks (CIDRs) endpoints may reach besides public addresses.
+    webhook_allowed_networks: list[str] = Field(
+        default_factory=list, alias="webhookAllowedNetworks", max_length=256
+    )
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _networks(cls, values: list[str]) -> list[str]:
+        try:
+            return [str(ipaddress.ip_network(v.strip(), strict=False)) for v in values]
+        except ValueError as exc:
+            raise ValueError(f"not a network in CIDR notation (10.0.0.0/8): {exc}") from exc
 
     def wire(self) -> dict[str, Any]:
         return self.model_dump(by_alias=True)
@@ -46,6 +60,9 @@ async def update(db: Database, changes: dict[str, Any]) -> SiteSettings:
     """Apply wire-named changes (unknown keys refused by validation) and return the result."""
     current = await load(db)
     merged = SiteSettings.model_validate({**current.wire(), **changes})
+    if current.read_only_registry and merged.read_only_registry and merged != current:
+        # Read-only mode holds every write but the one that ends it (moorage.http.gate).
+        raise Unsupported("the registry is in read-only mode: turn readOnlyRegistry off first")
     values = merged.model_dump()
     async with db.write() as conn:
         for key, value in values.items():

@@ -149,7 +149,11 @@ uploads = Table(
     Column("lease_until", DateTime(timezone=True), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Who started it (no foreign key: an upload is transient), for the per-account limit.
+    Column("account_id", Integer, nullable=True),
     Index("ix_uploads_repository", "repository"),
+    Index("ix_uploads_account", "account_id"),
+    Index("ix_uploads_updated_at", "updated_at"),
 )
 
 
@@ -249,12 +253,16 @@ access_tokens = Table(
     Index("ix_access_tokens_account", "account_id"),
 )
 
-login_failures = Table(
-    "login_failures",
+# Failed sign-ins per (source, account) and per source (account_id 0), in fixed windows
+# (moorage.auth.throttle). Rows exist only for real accounts and are pruned when their window ends.
+login_throttle = Table(
+    "login_throttle",
     metadata,
-    Column("name", String(255), primary_key=True),
+    Column("source", String(64), primary_key=True),
+    Column("account_id", Integer, primary_key=True, autoincrement=False),
     Column("failures", Integer, nullable=False),
-    Column("last_failure_at", DateTime(timezone=True), nullable=False),
+    Column("window_start", DateTime(timezone=True), nullable=False),
+    Index("ix_login_throttle_window_start", "window_start"),
 )
 
 site_settings = Table(
@@ -269,7 +277,7 @@ signing_keys = Table(
     metadata,
     Column("kid", String(64), primary_key=True),
     Column("algorithm", String(16), nullable=False),
-    Column("private_pem", Text, nullable=False),
+    Column("private_pem", Text, nullable=False),  # the PEM sealed by SecretBox (never in clear)
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
@@ -393,6 +401,14 @@ ui_sessions = Table(
     Column("csrf_token", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
+    # Set when the sign-in used an access token: such a session cannot manage credentials,
+    # and ends with the token.
+    Column(
+        "access_token_id",
+        Integer,
+        ForeignKey("access_tokens.id", ondelete="CASCADE"),
+        nullable=True,
+    ),
     Index("ix_ui_sessions_account", "account_id"),
     Index("ix_ui_sessions_expires", "expires_at"),
 )
@@ -412,7 +428,18 @@ webhooks = Table(
     Column("active", Boolean, nullable=False, server_default=true()),
     Column("created_by", String(255), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # The scope the hook belongs to (deleted with it): its repository, or its namespace's
+    # account. A repository hook made (by an administrator) before its repository existed has
+    # no id; the repository's delete removes hooks by name too.
+    Column(
+        "repository_id", Integer, ForeignKey("repositories.id", ondelete="CASCADE"), nullable=True
+    ),
+    Column("namespace_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=True),
+    # Deliveries go out only while this account still administers the scope.
+    Column("created_by_id", Integer, ForeignKey("accounts.id", ondelete="SET NULL"), nullable=True),
+    Column("inactive_reason", Text, nullable=True),  # why the hook stopped (None: by request)
     Index("ix_webhooks_type", "type"),
+    Index("ix_webhooks_key", "key"),
 )
 
 webhook_deliveries = Table(

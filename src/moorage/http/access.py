@@ -16,6 +16,10 @@ from moorage.oci.names import validate_name
 from moorage.registry import repositories
 from moorage.registry.context import RegistryContext
 
+# ``request.scope`` key: further scopes (``Access``) a 401 challenge names beside the one
+# refused, e.g. the source repository of a cross-repository mount.
+CHALLENGE_EXTRA = "moorage.challenge_scopes"
+
 
 class Refusal(enum.Enum):
     NONE = "none"
@@ -50,6 +54,10 @@ class AccessPolicy:
             return Decision(frozenset())
         facts = await self.facts(name)
         level = await grants.level_on(self.ctx.db, principal, facts)
+        if facts.exists and level < Level.READ_ONLY:
+            # Who cannot pull a repository learns nothing of it: it is refused exactly as a
+            # repository that does not exist (same status, code and message).
+            facts = RepositoryFacts(name=name, namespace=facts.namespace)
         writes = requested & {"push", "delete", "*"}
         read_only = False
         refusal = Refusal.NONE

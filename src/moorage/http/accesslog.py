@@ -12,21 +12,18 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from moorage.logs import redact_query
+
 log = logging.getLogger("moorage.access")
 _SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-_SECRET_PARAMS = frozenset(
-    {"password", "secret", "token", "access_token", "refresh_token", "signature", "credential"}
-)
 
 
 def _redacted_query(query: bytes) -> str:
+    """The query string as logged: credential-named and token-shaped values replaced
+    (``moorage.logs.redact_query``; the formatter scrubs the whole line again)."""
     if not query:
         return ""
-    parts = []
-    for pair in query.decode("latin-1").split("&"):
-        key, sep, _value = pair.partition("=")
-        parts.append(f"{key}=REDACTED" if sep and key.lower() in _SECRET_PARAMS else pair)
-    return "?" + "&".join(parts)
+    return "?" + redact_query(query.decode("latin-1"))
 
 
 class AccessLog:
@@ -44,7 +41,8 @@ class AccessLog:
                 incoming = value.decode("latin-1")
                 break
         request_id = incoming if _SAFE_ID.fullmatch(incoming) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
         status = 500
         sent = 0
 
@@ -67,15 +65,16 @@ class AccessLog:
             await self.app(scope, receive, send_wrapper)
         finally:
             client: Any = scope.get("client")
-            log.info(
-                "request",
-                extra={
-                    "request_id": request_id,
-                    "method": scope["method"],
-                    "path": scope["path"] + _redacted_query(scope.get("query_string", b"")),
-                    "status": status,
-                    "bytes": sent,
-                    "ms": round((time.perf_counter() - start) * 1000, 2),
-                    "remote": client[0] if client else None,
-                },
-            )
+            extra = {
+                "request_id": request_id,
+                "method": scope["method"],
+                "path": scope["path"] + _redacted_query(scope.get("query_string", b"")),
+                "status": status,
+                "bytes": sent,
+                "ms": round((time.perf_counter() - start) * 1000, 2),
+                # The client a trusted proxy named (moorage.http.proxies), else the peer.
+                "remote": state.get("client_address") or (client[0] if client else None),
+            }
+            if state.get("proxy_peer"):
+                extra["proxy"] = state["proxy_peer"]
+            log.info("request", extra=extra)

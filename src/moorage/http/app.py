@@ -15,17 +15,19 @@ from moorage.auth.secretbox import SecretBox
 from moorage.config import Settings
 from moorage.db.engine import Database
 from moorage.events.store import PullBuffer
-from moorage.events.webhooks import Dispatcher
 from moorage.http import ping, token, ui
 from moorage.http.access import AccessPolicy
 from moorage.http.accesslog import AccessLog
 from moorage.http.api.app import api_v0, enzi_v0
 from moorage.http.authn import RbacAuthorizer
+from moorage.http.gate import RequestGate
+from moorage.http.proxies import TrustedProxies
 from moorage.http.v2 import routes as v2
 from moorage.jobs.runner import JobRunner
 from moorage.registry.context import RegistryContext
 from moorage.storage.base import StorageDriver
 from moorage.storage.filesystem import FilesystemDriver
+from moorage.webhooks.dispatch import Dispatcher
 
 
 def make_storage(settings: Settings) -> StorageDriver:
@@ -43,7 +45,9 @@ def create_app(settings: Settings) -> AccessLog:
         app.state.authorizer = RbacAuthorizer(
             AccessPolicy(ctx),
             Authenticator(db, directory),
-            await TokenSigner.load_or_create(db, settings.token_issuer),
+            await TokenSigner.load_or_create(
+                db, settings.token_issuer, box=SecretBox.in_data_folder(settings.data)
+            ),
             settings,
         )
         pulls = PullBuffer(
@@ -94,4 +98,8 @@ def create_app(settings: Settings) -> AccessLog:
     # The web UI last: /v2, /auth, /api/v0, /enzi/v0 and /_ping keep priority.
     # Plain routes, not a catch-all mount, so a wrong method elsewhere still gets its 405.
     app.router.routes.extend(ui.routes())
-    return AccessLog(app)
+    # Forwarded headers count only from trusted proxies (moorage.http.proxies); the access log
+    # outside it records both the client and the proxy that spoke for it.
+    # Body limits, the caller before an API body, read-only mode: moorage.http.gate.
+    gated = RequestGate(app, app.state, settings)
+    return AccessLog(TrustedProxies(gated, settings.trusted_proxies))

@@ -1,5 +1,10 @@
 """The /v2 authorizer: Basic credentials, bearer tokens from the token service, or nobody.
 
+The management APIs ask ``api_principal``: Basic credentials or nobody, never a registry
+bearer token (a JWT is for /v2, whatever its scope). Empty Basic credentials (``Og==``) are
+anonymous everywhere. Sign-ins are throttled by the ASGI scope's client address
+(``client_source``); see ``moorage.auth.throttle``.
+
 Refusals follow the Docker token protocol: an unauthenticated request, or a bearer
 token without the needed scope, gets 401 with a ``WWW-Authenticate: Bearer`` challenge
 naming the scope; an authenticated Basic request without the right gets 403 DENIED.
@@ -22,26 +27,40 @@ from moorage.auth.levels import ANONYMOUS, Principal
 from moorage.config import Settings
 from moorage.db import site_settings
 from moorage.errors import Denied, NameUnknown, Unauthorized, Unsupported
-from moorage.http.access import AccessPolicy, Refusal
+from moorage.http.access import CHALLENGE_EXTRA, AccessPolicy, Refusal
 from moorage.http.authz import Access
 
 _VERIFIED_MAX = 10_000
 
 
 def realm(request: Request, settings: Settings) -> str:
+    """The token service's URL for the ``WWW-Authenticate`` challenge: ``public_url`` when set,
+    else the scheme and host the client used. Behind a proxy in ``trusted_proxies`` those are
+    the forwarded ones (``moorage.http.proxies`` rewrote the scope); Starlette falls back to
+    the server's address for a ``Host`` header that is no host."""
     base = settings.public_url or f"{request.url.scheme}://{request.url.netloc}"
     return base.rstrip("/") + "/auth/token"
 
 
-def parse_basic(header_value: str) -> tuple[str, str]:
+def parse_basic(header_value: str) -> tuple[str, str] | None:
+    """(name, secret) of a Basic header; None for an empty name and secret (``Og==``, which
+    clients send when they have no credentials): that caller is anonymous."""
     try:
         decoded = base64.b64decode(header_value.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError) as exc:
         raise Unauthorized("malformed Basic credentials") from exc
     name, sep, secret = decoded.partition(":")
+    if sep and not name and not secret:
+        return None
     if not sep or not name:
         raise Unauthorized("malformed Basic credentials")
     return name, secret
+
+
+def client_source(request: Request) -> str | None:
+    """The address sign-ins are throttled by: the ASGI scope's client (which the trusted-proxy
+    handling rewrites when the request came through a proxy it trusts)."""
+    return request.client.host if request.client else None
 
 
 class RbacAuthorizer:
@@ -78,10 +97,12 @@ class RbacAuthorizer:
             f'Bearer realm="{realm(request, self.settings)}"',
             f'service="{self.settings.token_service}"',
         ]
-        if access is not None and access.actions:
-            parts.append(
-                f'scope="{access.type}:{access.name}:{",".join(_ordered(access.actions))}"'
-            )
+        scopes = [access] if access is not None and access.actions else []
+        if scopes:  # as distribution does: further scopes space-separated in one value
+            scopes += [a for a in request.scope.get(CHALLENGE_EXTRA, ()) if a != access]
+        if scopes:
+            named = (f"{a.type}:{a.name}:{','.join(_ordered(a.actions))}" for a in scopes)
+            parts.append(f'scope="{" ".join(named)}"')
         if error:
             parts.append(f'error="{error}"')
         return ",".join(parts)
@@ -98,23 +119,58 @@ class RbacAuthorizer:
         else:
             scheme, _, value = header.partition(" ")
             if scheme.lower() == "basic":
-                name, secret = parse_basic(value)
-                result = (await self.authenticator.check(name, secret), None)
+                result = (await self.basic_principal(request, value), None)
             elif scheme.lower() == "bearer":
-                claims = self._verified_claims(value.strip())
-                access = claims.get("access") or []
-                account_id = claims.get("moorage_account")
-                principal = ANONYMOUS
-                if isinstance(account_id, int):
-                    found = await self.authenticator.principal_for(account_id, "bearer")
-                    if found is None:
-                        raise Unauthorized("the token's account is no longer active")
-                    principal = found
-                result = (principal, access if isinstance(access, list) else [])
+                result = await self._bearer_principal(value.strip())
             else:
                 raise Unauthorized("unsupported authorization scheme")
         request.scope["moorage.principal"] = result
         return result
+
+    async def basic_principal(self, request: Request, value: str) -> Principal:
+        """The principal of a Basic header's value (anonymous for empty credentials)."""
+        credentials = parse_basic(value)
+        if credentials is None:
+            return ANONYMOUS
+        name, secret = credentials
+        return await self.authenticator.check(name, secret, source=client_source(request))
+
+    async def _bearer_principal(self, token: str) -> tuple[Principal, list[dict[str, Any]] | None]:
+        """A registry bearer token: its signature (remembered), then one statement for its
+        account and, when it was minted from an access token, that token (not revoked)."""
+        claims = self._verified_claims(token)
+        access = claims.get("access") or []
+        account_id = claims.get("moorage_account")
+        access_token_id = claims.get("moorage_access_token")
+        principal = ANONYMOUS
+        if isinstance(account_id, int):
+            found = await self.authenticator.principal_for_bearer(
+                account_id, access_token_id if isinstance(access_token_id, int) else None
+            )
+            if found is None:
+                raise Unauthorized(
+                    "the token's account is no longer active, or its access token was revoked"
+                )
+            principal = found
+        return principal, access if isinstance(access, list) else []
+
+    async def api_principal(self, request: Request) -> Principal:
+        """Who calls the management APIs (/api/v0, /enzi/v0): Basic credentials (a password or
+        an access token) or nobody. A registry bearer token is for /v2 only: whatever its
+        scope, it never acts on accounts, tokens or settings."""
+        header = request.headers.get("authorization") or ""
+        scheme = header.partition(" ")[0].lower()
+        if scheme == "bearer":
+            raise Unauthorized(
+                "registry bearer tokens are for /v2 only: send Basic credentials "
+                "(your password or an access token)"
+            )
+        if header and scheme != "basic":
+            raise Unauthorized("unsupported authorization scheme")
+        principal, token_access = await self.principal(request)
+        if token_access is not None:  # defence in depth: never a bearer token's principal
+            raise Unauthorized("registry bearer tokens are for /v2 only")
+        return principal
 
     async def authorize(self, request: Request, access: Access) -> None:
         try:

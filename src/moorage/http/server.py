@@ -10,14 +10,46 @@ Settings arrive as JSON in one environment variable; only the standard library a
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import socket
+import sys
 from typing import Any
 
 from moorage import logs
 
 SETTINGS_ENV = "MOORAGE__SETTINGS_JSON"
 APP = "moorage.http.asgi:factory"
+
+
+def address_in_use(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be served, or None when it is free.
+
+    The servers listen with ``SO_REUSEPORT`` so their workers share one port; the price is that a
+    second server on a busy port would start too and split the traffic. So before starting, bind
+    the address the way a lone server would, without ``SO_REUSEPORT`` (``SO_REUSEADDR`` only, so
+    connections of a previous run lingering in TIME_WAIT are no obstacle): that fails while any
+    socket listens there."""
+    try:
+        infos = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror as exc:
+        return f"cannot resolve {host!r}: {exc}"
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return (
+                    f"{host}:{port} is already in use: another server (another moorage?) "
+                    "listens there; stop it or choose another --listen address"
+                )
+            return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+    return None
 
 
 def _serve_granian(s: dict[str, Any], host: str, port: int) -> None:
@@ -59,6 +91,8 @@ def _serve_uvicorn(s: dict[str, Any], host: str, port: int) -> None:
         access_log=False,
         log_config=None,
         server_header=False,
+        # Forwarded headers are moorage.http.proxies' business (trusted_proxies only).
+        proxy_headers=False,
         timeout_keep_alive=30,
     )
 
@@ -67,6 +101,11 @@ def main() -> None:
     s: dict[str, Any] = json.loads(os.environ[SETTINGS_ENV])
     logs.configure(s["log_level"], s["log_format"])
     host, _, port = s["listen"].rpartition(":")
+    # Checked again here, just before the server binds (``moorage serve`` checked first).
+    problem = address_in_use(host.strip("[]"), int(port))
+    if problem is not None:
+        print(f"moorage: {problem}", file=sys.stderr, flush=True)
+        sys.exit(2)
     if s["server"] == "granian":
         _serve_granian(s, host.strip("[]"), int(port))
     else:

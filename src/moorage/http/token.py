@@ -18,10 +18,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from moorage.auth import access_tokens
+from moorage.auth.credentials import access_token_of
 from moorage.auth.jwt_tokens import GrantedAccess
 from moorage.auth.levels import ANONYMOUS, Principal
 from moorage.errors import InvalidInput, MoorageError, Unauthorized
-from moorage.http.authn import RbacAuthorizer, parse_basic
+from moorage.http.authn import RbacAuthorizer, client_source
 
 log = logging.getLogger("moorage.token")
 MAX_SCOPES = 32
@@ -80,6 +81,7 @@ async def _token_response(
         granted,
         settings.token_ttl,
         account_id=principal.account_id,
+        access_token_id=access_token_of(principal),
     )
     body: dict[str, Any] = {
         "token": token,
@@ -113,7 +115,9 @@ def _error(exc: MoorageError, *, oauth: bool = False) -> Response:
     if oauth:
         body["error"] = "invalid_grant" if exc.status == 401 else "invalid_request"
         body["error_description"] = exc.message
-    headers = {"WWW-Authenticate": 'Basic realm="moorage"'} if exc.status == 401 else {}
+    headers = dict(exc.headers)  # Retry-After of a throttled sign-in
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = 'Basic realm="moorage"'
     return Response(
         json.dumps(body).encode(),
         status_code=exc.status,
@@ -131,8 +135,7 @@ async def token_get(request: Request) -> Response:
             scheme, _, value = header.partition(" ")
             if scheme.lower() != "basic":
                 raise Unauthorized("the token service takes Basic credentials")
-            name, secret = parse_basic(value)
-            principal = await authorizer.authenticator.check(name, secret)
+            principal = await authorizer.basic_principal(request, value)
         scopes = _scopes(request.query_params.getlist("scope"))
         offline = request.query_params.get("offline_token", "").lower() == "true"
         return await _token_response(
@@ -154,7 +157,9 @@ async def token_post(request: Request) -> Response:
         client_id = str(form.get("client_id", ""))
         if grant_type == "password":
             principal = await authorizer.authenticator.check(
-                str(form.get("username", "")), str(form.get("password", ""))
+                str(form.get("username", "")),
+                str(form.get("password", "")),
+                source=client_source(request),
             )
         elif grant_type == "refresh_token":
             account_id = await access_tokens.resolve(

@@ -48,6 +48,11 @@ class JobContext:
 Action = Callable[[JobContext], Coroutine[Any, Any, None]]
 
 
+class RetryLater(Exception):
+    """An action's attempt failed and the same job row should run again after the backoff
+    (``store.finish(in_place=True)``) while attempts are left; the message is the job's error."""
+
+
 async def sleep_action(ctx: JobContext) -> None:
     """``sleep``: waits ``seconds`` (at most an hour), logging each second; for diagnostics."""
     try:
@@ -71,15 +76,21 @@ async def onlinegc_action(ctx: JobContext) -> None:
 
 
 async def webhook_action(ctx: JobContext) -> None:
-    from moorage.events.webhooks import webhook_job
+    from moorage.jobs.webhook_delivery import run
 
-    await webhook_job(ctx)
+    await run(ctx)
 
 
 async def tagprune_action(ctx: JobContext) -> None:
-    from moorage.events.webhooks import tagprune_job
+    from moorage.jobs.tagprune import run
 
-    await tagprune_job(ctx)
+    await run(ctx)
+
+
+async def uploadpurge_action(ctx: JobContext) -> None:
+    from moorage.jobs.upload_purge import run
+
+    await run(ctx)
 
 
 def builtin_actions() -> dict[str, Action]:
@@ -88,7 +99,10 @@ def builtin_actions() -> dict[str, Action]:
         "sleep": sleep_action,
         "webhook": webhook_action,
         "tagprune": tagprune_action,
+        "uploadpurge": uploadpurge_action,
     }
 
 
 KNOWN = frozenset(builtin_actions())
+# Jobs that change what the registry holds: they wait while the registry is in read-only mode.
+CHANGES_CONTENT = frozenset({"onlinegc", "tagprune", "uploadpurge"})

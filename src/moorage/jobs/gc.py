@@ -4,7 +4,8 @@ Parameters (all optional): ``dryRun`` (report what would be freed, delete nothin
 ``gracePeriodSeconds`` (default 3600: nothing younger is collected, and bytes are deleted no
 sooner than this after their row), ``uploadMaxAgeSeconds`` (default 86400), ``budgetSeconds``
 (a time budget after which GC stops cleanly; the job's deadline also bounds it). Whether untagged
-manifests are collected is the site setting ``gcCollectUntaggedManifests``.
+manifests are collected is the site setting ``gcCollectUntaggedManifests``. The job's last log
+line is the run's plain summary (what was freed, what was kept and why) and its numbers.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from moorage.errors import InvalidInput
 from moorage.jobs.actions import JobContext
 from moorage.registry import gc
 
-DEFAULT_GRACE = 3600
+DEFAULT_GRACE = 3600  # shown in the UI's GC form
 DEFAULT_UPLOAD_AGE = 86400
 
 
@@ -80,13 +81,8 @@ async def run(ctx: JobContext) -> None:
         + (f", budget {budget:g}s" if budget else "")
     )
     report = await gc.collect(ctx.registry, opts, progress=progress, should_stop=should_stop)
-    verb = "would free" if opts.dry_run else "freed"
-    freed = report.bytes_freed + report.upload_bytes_freed
-    if opts.dry_run:  # rows a run would delete now, and bytes whose rows are already gone
-        freed += report.blob_bytes_deleted
-    how = "stopped (time budget or cancel); the rest is for the next run"
+    # The last line: the plain summary (what was freed, what was kept and why), then the numbers.
     await ctx.log(
-        f"{how if report.stopped else 'finished'}: {verb} "
-        f"{freed} bytes; "
+        f"{'stopped' if report.stopped else 'finished'}: {report.summary}; "
         f"result {json.dumps(report.wire(), sort_keys=True)}"
     )

@@ -1,10 +1,11 @@
 """The worker loop every ``moorage serve`` process (and ``moorage worker``) runs.
 
 Each pass: mark jobs whose lease ran out ``worker_dead`` (and queue their retries), queue the due
-cron jobs, then claim waiting jobs up to the capacity. A claimed job runs as its own task while
-the runner renews its lease; a renewal that finds the job no longer ours (another worker reaped
-it) stops the task without recording anything, and a cancellation asked through the API stops it
-as ``canceled``. Stopping the runner (the process shuts down) stops its jobs, which are recorded
+cron jobs, then claim waiting jobs up to the capacity (while the registry is in read-only mode,
+jobs that change its content, GC, pruning and the upload purge, stay queued). A claimed job runs
+as its own task while the runner renews its lease; a renewal that finds the job no longer ours
+(another worker reaped it) stops the task without recording anything, and a cancellation asked
+through the API stops it as ``canceled``. Stopping the runner (the process shuts down) stops its jobs, which are recorded
 ``worker_dead`` and run again elsewhere.
 """
 
@@ -20,7 +21,7 @@ import time
 
 from moorage.db import site_settings
 from moorage.jobs import store
-from moorage.jobs.actions import Action, JobContext, builtin_actions
+from moorage.jobs.actions import CHANGES_CONTENT, Action, JobContext, RetryLater, builtin_actions
 from moorage.registry.context import RegistryContext
 
 log = logging.getLogger("moorage.jobs")
@@ -96,6 +97,8 @@ class JobRunner:
                     last_compaction = time.monotonic()
                     await self._compact()
                 actions = list(self.actions)
+                if (await site_settings.load(db)).read_only_registry:
+                    actions = [a for a in actions if a not in CHANGES_CONTENT]
                 while len(self._running) < self.capacity and await store.has_work(db, actions):
                     job = await store.claim(db, self.worker, self.lease, actions)
                     if job is None:
@@ -135,7 +138,12 @@ class JobRunner:
     async def _execute(self, job: store.Job) -> None:
         db = self.ctx.db
         deadline = time.monotonic() + job.deadline_seconds if job.deadline_seconds else None
-        jctx = JobContext(job=job, registry=self.ctx, worker=self.worker, deadline=deadline)
+        # A job retried in place (RetryLater) goes on with its earlier log lines.
+        first = await store.last_log_line(db, job.id) if job.attempt > 1 else 0
+        jctx = JobContext(
+            job=job, registry=self.ctx, worker=self.worker, deadline=deadline, _line=first
+        )
+        in_place = False
         action = self.actions[job.action]
         log.info("job started", extra={"job": job.id, "action": job.action})
         status, error = "done", None
@@ -172,6 +180,8 @@ class JobRunner:
                 exc = task.exception() if not task.cancelled() else None
                 if task.cancelled():
                     status, error = "canceled", "canceled"
+                elif isinstance(exc, RetryLater):
+                    status, error, in_place = "errored", str(exc), True
                 elif exc is not None:
                     status, error = "errored", f"{type(exc).__name__}: {exc}"
                     log.error("job failed", extra={"job": job.id}, exc_info=exc)
@@ -187,7 +197,7 @@ class JobRunner:
         except Exception as exc:
             status, error = "errored", f"{type(exc).__name__}: {exc}"
             log.exception("job failed", extra={"job": job.id})
-        await store.finish(db, job, self.worker, status, error)
+        await store.finish(db, job, self.worker, status, error, in_place=in_place)
         log.info("job finished", extra={"job": job.id, "status": status})
 
 

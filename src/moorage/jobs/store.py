@@ -362,11 +362,41 @@ async def renew(db: Database, job_id: str, worker: str, lease: dt.timedelta) -> 
 
 
 async def finish(
-    db: Database, job: Job, worker: str, status: str, error: str | None = None
+    db: Database,
+    job: Job,
+    worker: str,
+    status: str,
+    error: str | None = None,
+    *,
+    in_place: bool = False,
 ) -> str | None:
     """Record the outcome (only while the job is still this worker's); an errored job with
-    attempts left is queued again after its backoff. Returns the retry's id, if any."""
+    attempts left is queued again after its backoff: as a new row, or with ``in_place`` as the
+    same row (``waiting`` again, the next attempt number, the last error kept). Returns the id
+    of the job that will run again, if any."""
     now = utcnow()
+    if in_place and status == "errored" and job.attempt < job.max_attempts:
+        async with db.write() as conn:
+            again = await conn.execute(
+                update(t.jobs)
+                .where(
+                    and_(
+                        t.jobs.c.id == job.id,
+                        t.jobs.c.worker == worker,
+                        t.jobs.c.status == "running",
+                    )
+                )
+                .values(
+                    status="waiting",
+                    attempt=job.attempt + 1,
+                    error=(error or None) and error[:MAX_LOG_LINE],
+                    worker=None,
+                    lease_until=None,
+                    run_after=now + backoff(job.attempt),
+                    updated_at=now,
+                )
+            )
+        return job.id if again.rowcount else None
     async with db.write() as conn:
         done = await conn.execute(
             update(t.jobs)
@@ -387,6 +417,24 @@ async def finish(
         if status in ("errored", "worker_dead") and job.attempt < max(limit, job.max_attempts):
             return await _retry(conn, job, now)
     return None
+
+
+async def enqueue(
+    conn: Connection, action: str, parameters: dict[str, Any], *, max_attempts: int = 1
+) -> str:
+    """Queue a job inside the caller's write transaction (work that must exist exactly when
+    the caller's change commits); returns its id."""
+    return await _insert(conn, action, parameters, max_attempts=max_attempts)
+
+
+async def last_log_line(db: Database, job_id: str) -> int:
+    async with db.read() as conn:
+        found = (
+            await conn.execute(
+                select(func.max(t.job_logs.c.line)).where(t.job_logs.c.job_id == job_id)
+            )
+        ).scalar()
+    return int(found or 0)
 
 
 async def _retry(conn: Connection, job: Job, now: dt.datetime) -> str:

@@ -14,6 +14,10 @@ from moorage.errors import ManifestInvalid, ManifestUnsupported
 from moorage.oci import mediatypes as mt
 from moorage.oci.digest import Digest
 
+# Deeper JSON than this is no manifest (real ones nest four or five levels); refusing it early
+# keeps a hostile body from reaching recursion limits anywhere later.
+MAX_DEPTH = 32
+
 DOCKER_FOREIGN_LAYERS = frozenset(
     {
         "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
@@ -123,6 +127,59 @@ def _descriptor(raw: Any, where: str) -> Descriptor:
     )
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """JSON objects whose keys repeat mean different things to different readers: refused."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return out
+
+
+def _too_deep(doc: Any, limit: int) -> bool:
+    """Whether ``doc`` nests containers deeper than ``limit`` levels (iterative: no recursion)."""
+    stack: list[tuple[Any, int]] = [(doc, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, dict | list))
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node if isinstance(v, dict | list))
+    return False
+
+
+def _load(body: bytes) -> Any:
+    try:
+        doc = json.loads(body, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        raise ManifestInvalid(
+            f"manifest repeats the key {str(exc)[:100]!r} in one object",
+            detail={"duplicateKey": str(exc)[:100]},
+        ) from exc
+    except RecursionError as exc:
+        raise ManifestInvalid(
+            f"manifest nests deeper than {MAX_DEPTH} levels", detail={"maxDepth": MAX_DEPTH}
+        ) from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ManifestInvalid(
+            "manifest is not valid JSON", detail={"error": str(exc)[:200]}
+        ) from exc
+    if _too_deep(doc, MAX_DEPTH):
+        raise ManifestInvalid(
+            f"manifest nests deeper than {MAX_DEPTH} levels", detail={"maxDepth": MAX_DEPTH}
+        )
+    return doc
+
+
 def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
     """Parse a manifest as pushed; raise MANIFEST_INVALID (or UNSUPPORTED for schema 1)."""
     header_type = _media_type_from_header(content_type)
@@ -130,12 +187,7 @@ def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
         raise ManifestUnsupported(
             "Docker schema 1 manifests are not supported; push schema 2 or OCI"
         )
-    try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ManifestInvalid(
-            "manifest is not valid JSON", detail={"error": str(exc)[:200]}
-        ) from exc
+    doc = _load(body)
     if not isinstance(doc, dict):
         raise ManifestInvalid("manifest must be a JSON object")
     schema_version = doc.get("schemaVersion")
@@ -155,6 +207,11 @@ def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
         )
     media_type = body_type or (header_type if header_type in mt.MANIFESTS else None)
     if media_type is None:
+        if "manifests" in doc and ("config" in doc or "layers" in doc):
+            raise ManifestInvalid(
+                "cannot tell the manifest's media type: it has both manifests (an index) "
+                "and config/layers (an image manifest)"
+            )
         if "manifests" in doc:
             media_type = mt.OCI_INDEX
         elif "config" in doc:
@@ -177,6 +234,13 @@ def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
         raise ManifestInvalid("artifactType must be a string")
 
     if media_type in mt.INDEXES:
+        stray = [key for key in ("config", "layers") if key in doc]
+        if stray:
+            raise ManifestInvalid(
+                f"an index ({media_type}) has no {' or '.join(stray)}: "
+                "those belong to an image manifest",
+                detail={"mediaType": media_type, "fields": stray},
+            )
         raw_children = doc.get("manifests")
         if not isinstance(raw_children, list):
             raise ManifestInvalid("index must list its manifests")
@@ -190,6 +254,11 @@ def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
             annotations=annotations,
         )
 
+    if "manifests" in doc:
+        raise ManifestInvalid(
+            f"an image manifest ({media_type}) has no manifests list: that belongs to an index",
+            detail={"mediaType": media_type, "fields": ["manifests"]},
+        )
     if "config" not in doc:
         raise ManifestInvalid("image manifest must have a config descriptor")
     config = _descriptor(doc["config"], "config")

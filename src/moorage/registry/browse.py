@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from moorage.db import tables as t
@@ -23,6 +23,7 @@ from moorage.registry.context import RegistryContext
 from moorage.registry.layout import blob_key
 
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
+_TITLE = "org.opencontainers.image.title"
 IMAGE_CONFIGS = frozenset(
     {"application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"}
 )
@@ -39,6 +40,7 @@ class TagRow:
     updated_at: dt.datetime
     created_at: dt.datetime
     payload: bytes | None
+    manifest_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,27 @@ class ImageDetails:
     dockerfile: list[dict[str, Any]] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
     children: list[dict[str, Any]] = field(default_factory=list)
+    artifact_type: str = ""
+    subject: str = ""
+
+    @property
+    def is_index(self) -> bool:
+        return self.media_type in mt.INDEXES
+
+    @property
+    def is_artifact(self) -> bool:
+        """An artifact (a signature, an SBOM, a Helm chart...) rather than a runnable image:
+        a manifest with an ``artifactType``, or whose config is not an image config."""
+        if self.is_index:
+            return bool(self.artifact_type)
+        return bool(self.artifact_type) or (
+            bool(self.config_media_type) and self.config_media_type not in IMAGE_CONFIGS
+        )
+
+    @property
+    def kind(self) -> str:
+        """What the manifest is, in words: its artifact type, or the config's media type."""
+        return self.artifact_type or (self.config_media_type if self.is_artifact else "")
 
     def wire(self) -> dict[str, Any]:
         return {
@@ -88,6 +111,8 @@ class ImageDetails:
             "labels": self.labels,
             "layers": self.layers,
             "dockerfile": self.dockerfile,
+            **({"artifactType": self.kind} if self.is_artifact else {}),
+            **({"subject": self.subject} if self.subject else {}),
         }
 
 
@@ -112,6 +137,7 @@ def _tag_query(with_payload: bool) -> Any:
         t.tags.c.pushed_by,
         t.tags.c.updated_at,
         t.manifests.c.created_at,
+        t.manifests.c.id.label("manifest_id"),
     ]
     if with_payload:
         columns.append(t.manifests.c.payload)
@@ -131,6 +157,7 @@ def _tag_row(row: Any, with_payload: bool) -> TagRow:
         updated_at=as_utc(row.updated_at),
         created_at=as_utc(row.created_at),
         payload=bytes(row.payload) if with_payload else None,
+        manifest_id=int(row.manifest_id),
     )
 
 
@@ -154,11 +181,38 @@ async def tag_page(
     return rows[:limit], nxt
 
 
+async def tag_page_before(
+    ctx: RegistryContext, repository_id: int, *, before: str, limit: int, with_payload: bool
+) -> list[TagRow]:
+    """The ``limit`` tags just before ``before`` (a "previous" page), in name order."""
+    column = _bytewise(ctx, t.tags.c.name)
+    query = (
+        _tag_query(with_payload)
+        .where(and_(t.tags.c.repository_id == repository_id, column < before))
+        .order_by(column.desc())
+        .limit(limit)
+    )
+    async with ctx.db.read() as conn:
+        rows = [_tag_row(r, with_payload) for r in await conn.execute(query)]
+    return rows[::-1]
+
+
+async def tag_count(ctx: RegistryContext, repository_id: int, before: str | None = None) -> int:
+    """How many tags the repository has (named before ``before`` when given)."""
+    condition = t.tags.c.repository_id == repository_id
+    if before is not None:
+        condition = and_(condition, _bytewise(ctx, t.tags.c.name) < before)
+    async with ctx.db.read() as conn:
+        query = select(func.count()).select_from(t.tags).where(condition)
+        return int((await conn.execute(query)).scalar_one())
+
+
 async def tag(ctx: RegistryContext, repository_id: int, reference: str) -> TagRow:
     """One tag by name, or the manifest a digest names (its name is then the digest)."""
     if is_digest(reference):
         digest = str(Digest.parse(reference))
         query = select(
+            t.manifests.c.id,
             t.manifests.c.digest,
             t.manifests.c.media_type,
             t.manifests.c.size,
@@ -180,6 +234,7 @@ async def tag(ctx: RegistryContext, repository_id: int, reference: str) -> TagRo
             updated_at=as_utc(row.created_at),
             created_at=as_utc(row.created_at),
             payload=bytes(row.payload),
+            manifest_id=int(row.id),
         )
     validate_tag(reference)
     query = _tag_query(True).where(
@@ -261,32 +316,6 @@ async def tags_of(
     return out
 
 
-async def _child_payloads(
-    ctx: RegistryContext, repository_id: int, digests: list[str]
-) -> dict[str, tuple[str, int, str | None, bytes, dt.datetime]]:
-    if not digests:
-        return {}
-    query = select(
-        t.manifests.c.digest,
-        t.manifests.c.media_type,
-        t.manifests.c.size,
-        t.manifests.c.config_digest,
-        t.manifests.c.payload,
-        t.manifests.c.created_at,
-    ).where(and_(t.manifests.c.repository_id == repository_id, t.manifests.c.digest.in_(digests)))
-    async with ctx.db.read() as conn:
-        return {
-            r.digest: (
-                r.media_type,
-                int(r.size),
-                r.config_digest,
-                bytes(r.payload),
-                as_utc(r.created_at),
-            )
-            for r in await conn.execute(query)
-        }
-
-
 # ---- image details -------------------------------------------------------------------------
 
 
@@ -362,22 +391,30 @@ async def image_details(
 ) -> ImageDetails:
     doc = _doc(payload)
     raw_layers = doc.get("layers") if isinstance(doc.get("layers"), list) else []
-    layers: list[dict[str, Any]] = [
-        {
+    layers: list[dict[str, Any]] = []
+    for layer in raw_layers or []:
+        if not isinstance(layer, dict):
+            continue
+        entry: dict[str, Any] = {
             "digest": str(layer.get("digest", "")),
             "mediaType": str(layer.get("mediaType", "")),
             "size": int(layer.get("size", 0) or 0),
         }
-        for layer in raw_layers or []
-        if isinstance(layer, dict)
-    ]
+        annotations = layer.get("annotations")
+        if isinstance(annotations, dict) and annotations.get(_TITLE):
+            entry["title"] = str(annotations[_TITLE])
+        layers.append(entry)
     details = ImageDetails(
         digest=digest,
         media_type=media_type,
         size=sum(int(layer["size"]) for layer in layers) if layers else len(payload),
         layers=layers,
         created_at=iso(created_at),
+        artifact_type=str(doc.get("artifactType") or ""),
     )
+    subject = doc.get("subject")
+    if isinstance(subject, dict) and isinstance(subject.get("digest"), str):
+        details.subject = subject["digest"]
     config_desc = doc.get("config")
     if isinstance(config_desc, dict):
         details.config_media_type = str(config_desc.get("mediaType", ""))
@@ -403,59 +440,3 @@ async def image_details(
         children = doc.get("manifests") if isinstance(doc.get("manifests"), list) else []
         details.children = [c for c in children or [] if isinstance(c, dict)]
     return details
-
-
-async def platform_images(
-    ctx: RegistryContext, repository_id: int, row: TagRow, configs: ConfigCache
-) -> list[ImageDetails]:
-    """The image a tag names, or one per platform when it names an index (manifest list)."""
-    assert row.payload is not None
-    top = await image_details(configs, row.digest, row.media_type, row.payload, row.created_at)
-    if row.media_type not in mt.INDEXES:
-        return [top]
-    wanted = [str(c.get("digest", "")) for c in top.children]
-    stored = await _child_payloads(ctx, repository_id, wanted)
-    out: list[ImageDetails] = []
-    for child in top.children:
-        digest = str(child.get("digest", ""))
-        found = stored.get(digest)
-        if found is None:
-            continue
-        media_type, _, _, payload, created_at = found
-        platform = child.get("platform") if isinstance(child.get("platform"), dict) else None
-        out.append(await image_details(configs, digest, media_type, payload, created_at, platform))
-    return out or [top]
-
-
-# ---- search --------------------------------------------------------------------------------
-
-
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-async def search_repositories(
-    ctx: RegistryContext,
-    query: str,
-    *,
-    visible: ColumnElement[bool],
-    namespace: str | None,
-    limit: int,
-) -> list[int]:
-    """Ids of visible repositories whose name contains ``query`` (case-insensitively),
-    prefix matches first."""
-    name = t.repositories.c.name
-    condition = and_(visible, name.ilike(_like(query), escape="\\"))
-    if namespace:
-        condition = and_(condition, t.repositories.c.namespace == namespace)
-    stmt = select(t.repositories.c.id, name).where(condition).order_by(name).limit(limit * 4)
-    async with ctx.db.read() as conn:
-        rows = [(int(r.id), str(r.name)) for r in await conn.execute(stmt)]
-    q = query.lower()
-
-    def rank(item: tuple[int, str]) -> tuple[int, str]:
-        short = item[1].rsplit("/", 1)[-1].lower()
-        return (0 if short.startswith(q) or item[1].lower().startswith(q) else 1, item[1])
-
-    return [rid for rid, _ in sorted(rows, key=rank)[:limit]]

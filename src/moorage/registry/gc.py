@@ -24,15 +24,16 @@ Phases, each in small write transactions that re-check what they delete:
 
 Dry run: the same queries, nothing deleted, the report says what would go. Every phase checks
 ``should_stop`` between batches (time budget, cancellation); what is left is found next run.
+The report (``gc_report.py``) ends with a plain summary of what was freed and what was kept and
+why (in use, or waiting for the grace period); the uploads phase is in ``gc_uploads.py``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -53,7 +54,11 @@ from moorage.db import tables as t
 from moorage.db.engine import Connection, as_utc, utcnow
 from moorage.oci.digest import Digest
 from moorage.registry.context import RegistryContext
-from moorage.registry.layout import blob_key, upload_prefix
+from moorage.registry.gc_report import GcReport, count_kept, summary
+from moorage.registry.gc_uploads import collect_uploads
+from moorage.registry.layout import blob_key
+
+__all__ = ["BATCH", "GcOptions", "GcReport", "collect"]
 
 BATCH = 100
 
@@ -65,35 +70,6 @@ class GcOptions:
     upload_max_age: dt.timedelta = dt.timedelta(hours=24)
     collect_untagged: bool = False
     batch: int = BATCH
-
-
-@dataclass
-class GcReport:
-    dry_run: bool = False
-    manifests_examined: int = 0
-    manifests_deleted: int = 0
-    links_deleted: int = 0
-    blobs_examined: int = 0
-    bytes_examined: int = 0
-    blobs_deleted: int = 0
-    blob_bytes_deleted: int = 0
-    files_deleted: int = 0
-    bytes_freed: int = 0
-    uploads_examined: int = 0
-    uploads_deleted: int = 0
-    upload_bytes_freed: int = 0
-    stopped: bool = False
-    seconds: float = 0.0
-    phases: list[str] = field(default_factory=list)
-
-    def wire(self) -> dict[str, Any]:
-        out = asdict(self)
-        return {_camel(k): v for k, v in out.items()}
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(p.title() for p in rest)
 
 
 Progress = Callable[[str, GcReport], Awaitable[None]]
@@ -115,14 +91,25 @@ async def collect(
     progress: Progress = _quiet,
     should_stop: ShouldStop = _never,
 ) -> GcReport:
-    report = GcReport(dry_run=options.dry_run)
+    report = GcReport(dry_run=options.dry_run, grace_seconds=options.grace.total_seconds())
     began = time.monotonic()
     phases: list[tuple[str, Callable[[], Awaitable[None]]]] = [
         ("manifests", lambda: _manifests(ctx, options, report, progress, should_stop)),
         ("links", lambda: _links(ctx, options, report, progress, should_stop)),
         ("blobs", lambda: _blobs(ctx, options, report, progress, should_stop)),
         ("bytes", lambda: _bytes(ctx, options, report, progress, should_stop)),
-        ("uploads", lambda: _uploads(ctx, options, report, progress, should_stop)),
+        (
+            "uploads",
+            lambda: collect_uploads(
+                ctx,
+                options.upload_max_age,
+                options.batch,
+                options.dry_run,
+                report,
+                progress,
+                should_stop,
+            ),
+        ),
     ]
     for name, phase in phases:
         if should_stop():
@@ -132,7 +119,10 @@ async def collect(
         report.phases.append(name)
         await progress(f"phase {name} finished", report)
     report.stopped = report.stopped or (should_stop() and len(report.phases) < len(phases))
+    if not report.stopped:
+        await count_kept(ctx, options.grace, report)
     report.seconds = round(time.monotonic() - began, 3)
+    report.summary = summary(report)
     return report
 
 
@@ -169,25 +159,35 @@ async def _manifests(
     for r in rows:
         if r.subject_digest:
             referrers.setdefault((r.repository_id, r.subject_digest), []).append(r.id)
-    live: set[int] = set()
-    todo = [
-        r.id
-        for r in rows
-        if r.id in tagged or (not options.collect_untagged and not r.subject_digest)
-    ]
-    while todo:
-        mid = todo.pop()
-        if mid in live or mid not in by_id:  # not in by_id: pushed after the manifests were read
-            continue
-        live.add(mid)
-        row = by_id[mid]
-        for digest in kids.get(mid, ()):
-            child = by_key.get((row.repository_id, digest))
-            if child is not None and child.id not in live:
-                todo.append(child.id)
-        todo.extend(x for x in referrers.get((row.repository_id, row.digest), ()) if x not in live)
+
+    def closure(seeds: list[int]) -> set[int]:
+        """The seeds, the children of indexes among them and the referrers of all those."""
+        live: set[int] = set()
+        todo = list(seeds)
+        while todo:
+            mid = todo.pop()
+            if mid in live or mid not in by_id:  # not in by_id: pushed after the read
+                continue
+            live.add(mid)
+            row = by_id[mid]
+            for digest in kids.get(mid, ()):
+                child = by_key.get((row.repository_id, digest))
+                if child is not None and child.id not in live:
+                    todo.append(child.id)
+            todo.extend(
+                x for x in referrers.get((row.repository_id, row.digest), ()) if x not in live
+            )
+        return live
+
+    in_use = closure([r.id for r in rows if r.id in tagged])
+    live = in_use
+    if not options.collect_untagged:
+        live = in_use | closure([r.id for r in rows if not r.subject_digest])
+    report.manifests_in_use = len(in_use)
+    report.manifests_untagged_kept = len(live) - len(in_use)
     cutoff = utcnow() - options.grace
     candidates = [r for r in rows if r.id not in live and as_utc(r.created_at) < cutoff]
+    report.manifests_young = sum(1 for r in rows if r.id not in live) - len(candidates)
     if not candidates:
         return
     if options.dry_run:
@@ -489,85 +489,3 @@ async def _bytes(
             f"bytes: {report.files_deleted} files deleted ({report.bytes_freed} bytes freed)",
             report,
         )
-
-
-# ---- 5. uploads ------------------------------------------------------------------------------
-
-
-async def _uploads(
-    ctx: RegistryContext,
-    options: GcOptions,
-    report: GcReport,
-    progress: Progress,
-    should_stop: ShouldStop,
-) -> None:
-    u = t.uploads
-    now = utcnow()
-    cutoff = now - options.upload_max_age
-    abandoned = and_(u.c.updated_at < cutoff, or_(u.c.writer.is_(None), u.c.lease_until < now))
-    async with ctx.db.read() as conn:
-        known = {str(r.id) for r in await conn.execute(select(u.c.id))}
-        stale = [str(r.id) for r in await conn.execute(select(u.c.id).where(abandoned))]
-    report.uploads_examined = len(known)
-    for i in range(0, len(stale), options.batch):
-        if should_stop():
-            report.stopped = True
-            return
-        ids = stale[i : i + options.batch]
-        if options.dry_run:
-            gone = ids
-        else:
-            async with ctx.db.write() as conn:
-                gone = [
-                    str(r.id)
-                    for r in await conn.execute(
-                        delete(u).where(and_(u.c.id.in_(ids), abandoned)).returning(u.c.id)
-                    )
-                ]
-        for upload_id in gone:
-            report.uploads_deleted += 1
-            report.upload_bytes_freed += await _upload_size(ctx, upload_id)
-            if not options.dry_run:
-                await ctx.storage.delete(upload_prefix(upload_id))
-    # Folders without a row: monolithic uploads in flight have none, so only old ones go (the
-    # age comes from the file system; drivers without local paths keep them).
-    folders = sorted({key.split("/")[1] for key in await ctx.storage.list("uploads") if "/" in key})
-    limit = cutoff.timestamp()
-    for upload_id in folders:
-        if should_stop():
-            report.stopped = True
-            return
-        if upload_id in known:
-            continue
-        path = ctx.storage.local_path(upload_prefix(upload_id))
-        if path is None:
-            continue
-        try:
-            newest = max(
-                (
-                    os.stat(os.path.join(d, f)).st_mtime
-                    for d, _, files in os.walk(path)
-                    for f in files
-                ),
-                default=os.stat(path).st_mtime,
-            )
-        except FileNotFoundError:
-            continue
-        if newest >= limit:
-            continue
-        report.uploads_deleted += 1
-        report.upload_bytes_freed += await _upload_size(ctx, upload_id)
-        if not options.dry_run:
-            await ctx.storage.delete(upload_prefix(upload_id))
-    if report.uploads_deleted:
-        await progress(
-            f"uploads: {report.uploads_deleted} abandoned ({report.upload_bytes_freed} bytes)",
-            report,
-        )
-
-
-async def _upload_size(ctx: RegistryContext, upload_id: str) -> int:
-    total = 0
-    for key in await ctx.storage.list(upload_prefix(upload_id)):
-        total += await ctx.storage.stat(key) or 0
-    return total

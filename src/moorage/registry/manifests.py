@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import and_, bindparam, delete, select
@@ -10,7 +11,6 @@ from sqlalchemy import and_, bindparam, delete, select
 from moorage.db import tables as t
 from moorage.db.engine import Connection, utcnow
 from moorage.errors import (
-    Denied,
     DigestInvalid,
     ManifestBlobUnknown,
     ManifestInvalid,
@@ -22,7 +22,7 @@ from moorage.events import store as events
 from moorage.oci.digest import Digest, is_digest
 from moorage.oci.manifest import Descriptor, ParsedManifest, parse_manifest
 from moorage.oci.names import validate_tag
-from moorage.registry import repositories
+from moorage.registry import immutable_tags, repositories
 from moorage.registry.context import RegistryContext
 from moorage.registry.layout import blob_key
 
@@ -41,6 +41,16 @@ class PutResult:
     digest: Digest
     subject: str | None
     created: bool
+    tags: tuple[str, ...] = ()  # the tags now naming the manifest (OCI-Tag)
+
+
+# ``?tag=`` parameters on one push: the spec asks for at least 10, and allows 414 beyond a limit.
+MAX_TAGS_PER_PUSH = 100
+
+
+class TooManyTags(TagInvalid):
+    status = 414
+    default_message = "too many tags in one manifest push"
 
 
 _COLUMNS = (
@@ -203,10 +213,13 @@ async def put(
     body: bytes,
     content_type: str | None,
     actor: str | None = None,
+    extra_tags: Sequence[str] = (),
 ) -> PutResult:
+    """Store a manifest by tag or digest; ``extra_tags`` (``?tag=`` on a push by digest, from
+    the distribution spec's main branch) are set in the same transaction, all or none."""
     if len(body) > ctx.settings.max_manifest_bytes:
         raise ManifestInvalid("manifest too large")
-    tag: str | None = None
+    tags = _tag_list(extra_tags)
     if is_digest(reference):
         expected = Digest.parse(reference)
         actual = Digest.of(body, expected.algorithm)
@@ -217,7 +230,7 @@ async def put(
             )
         digest = expected
     else:
-        tag = validate_tag(reference)
+        tags = _tag_list([reference, *tags])
         digest = Digest.of(body)
     parsed = parse_manifest(body, content_type)
     # Validate before creating anything: a rejected push must not leave a new repository behind.
@@ -297,9 +310,9 @@ async def put(
             )
         else:
             manifest_id = existing.id
-        if tag is not None:
-            await _check_immutable(conn, repo.id, name, tag, manifest_id)
-            await conn.execute(
+        for tag in tags:
+            immutable = await immutable_tags.check_tag(conn, repo.id, name, tag, manifest_id)
+            upsert = await conn.execute(
                 ctx.db.insert(t.tags)
                 .values(
                     repository_id=repo.id,
@@ -311,8 +324,12 @@ async def put(
                 .on_conflict_do_update(
                     index_elements=["repository_id", "name"],
                     set_={"manifest_id": manifest_id, "updated_at": now, "pushed_by": actor},
+                    # Immutable: a concurrent push that created the tag first is not overwritten.
+                    where=(t.tags.c.manifest_id == manifest_id) if immutable else None,
                 )
             )
+            if not upsert.rowcount:
+                raise immutable_tags.refusal(name, tag)
             await events.record(
                 conn,
                 events.TAG_PUSH,
@@ -324,34 +341,19 @@ async def put(
                 details={"digest": str(digest), "mediaType": parsed.media_type},
                 at=now,
             )
-        if created or tag is not None:  # a push event was recorded: count it (DTR's ``pushes``)
+        if created or tags:  # a push event was recorded: count it (DTR's ``pushes``)
             await events.count_push(conn, repo.id)
-    return PutResult(digest, subject, created)
+    return PutResult(digest, subject, created, tuple(tags))
 
 
-async def _check_immutable(
-    conn: Connection, repository_id: int, name: str, tag: str, manifest_id: int | None
-) -> None:
-    """In a repository with immutable tags an existing tag never moves nor goes away (pushing it
-    again with the same content is allowed). ``manifest_id`` None: the tag is being deleted."""
-    row = (
-        await conn.execute(
-            select(t.repositories.c.immutable_tags, t.tags.c.manifest_id)
-            .select_from(t.repositories)
-            .outerjoin(
-                t.tags, and_(t.tags.c.repository_id == t.repositories.c.id, t.tags.c.name == tag)
-            )
-            .where(t.repositories.c.id == repository_id)
+def _tag_list(values: Sequence[str]) -> list[str]:
+    """Valid tag names, each once, in the order given; at most ``MAX_TAGS_PER_PUSH``."""
+    if len(values) > MAX_TAGS_PER_PUSH:
+        raise TooManyTags(
+            f"at most {MAX_TAGS_PER_PUSH} tags per manifest push",
+            detail={"limit": MAX_TAGS_PER_PUSH, "tags": len(values)},
         )
-    ).first()
-    if row is None or not row.immutable_tags or row.manifest_id is None:
-        return
-    if manifest_id is None or int(row.manifest_id) != manifest_id:
-        raise Denied(
-            f"tag {tag!r} of {name} is immutable: the repository has immutable tags "
-            f"and the tag already exists",
-            detail={"repository": name, "tag": tag},
-        )
+    return list(dict.fromkeys(validate_tag(value) for value in values))
 
 
 def _platform(desc: Descriptor, field: str) -> str | None:
@@ -371,6 +373,7 @@ async def delete_reference(
             raise NameUnknown(detail={"name": name})
         if is_digest(reference):
             digest = str(Digest.parse(reference))
+            await immutable_tags.check_manifest(conn, repo.id, name, digest)
             result = await conn.execute(
                 delete(t.manifests).where(
                     and_(t.manifests.c.repository_id == repo.id, t.manifests.c.digest == digest)
@@ -379,7 +382,7 @@ async def delete_reference(
             kind, object_type, object_id = events.MANIFEST_DELETE, events.MANIFEST, digest
         else:
             validate_tag(reference)
-            await _check_immutable(conn, repo.id, name, reference, None)
+            await immutable_tags.check_tag(conn, repo.id, name, reference, None)
             result = await conn.execute(
                 delete(t.tags).where(
                     and_(t.tags.c.repository_id == repo.id, t.tags.c.name == reference)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import and_, bindparam, delete, func, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from moorage.db import tables as t
@@ -233,6 +233,9 @@ async def remove(db: Database, name: str, actor: str | None = None) -> None:
         await conn.execute(
             delete(t.repository_blobs).where(t.repository_blobs.c.repository_id == repo.id)
         )
+        # Its webhooks go with it (those bound by id cascade; one made before the repository
+        # existed is bound by name), so a repository made again under the name starts bare.
+        await conn.execute(delete(t.webhooks).where(t.webhooks.c.key == name))
         await conn.execute(delete(t.repositories).where(t.repositories.c.id == repo.id))
         # The history stays (administrators see it) but no longer points at an id that a new
         # repository could reuse.
@@ -263,6 +266,30 @@ async def page(
         rows = [_details(r) for r in await conn.execute(query)]
     nxt = rows[limit].name if len(rows) > limit else None
     return rows[:limit], nxt
+
+
+async def page_before(
+    db: Database, *, visible: ColumnElement[bool], before: str, limit: int
+) -> list[RepositoryDetails]:
+    """The ``limit`` visible repositories just before ``before`` by name (a "previous" page),
+    in name order."""
+    query = (
+        select(*_DETAIL_COLUMNS)
+        .where(and_(visible, t.repositories.c.name < before))
+        .order_by(t.repositories.c.name.desc())
+        .limit(limit)
+    )
+    async with db.read() as conn:
+        rows = [_details(r) for r in await conn.execute(query)]
+    return rows[::-1]
+
+
+async def count(db: Database, *, visible: ColumnElement[bool], before: str | None = None) -> int:
+    """How many repositories the caller may see (those named before ``before`` when given)."""
+    condition = visible if before is None else and_(visible, t.repositories.c.name < before)
+    query = select(func.count()).select_from(t.repositories).where(condition)
+    async with db.read() as conn:
+        return int((await conn.execute(query)).scalar_one())
 
 
 async def by_ids(db: Database, ids: list[int]) -> dict[int, RepositoryDetails]:

@@ -33,7 +33,7 @@ from moorage.errors import (
 )
 from moorage.oci.digest import Digest
 from moorage.oci.names import validate_name
-from moorage.registry import blobs, repositories
+from moorage.registry import blobs, repositories, upload_limits
 from moorage.registry.context import RegistryContext
 from moorage.registry.hashstate import ResumableHash
 from moorage.registry.layout import blob_key, upload_key, upload_prefix
@@ -62,13 +62,19 @@ def _valid_upload_id(upload_id: str) -> str:
         raise BlobUploadUnknown(detail={"uuid": upload_id[:100]}) from exc
 
 
-async def start(ctx: RegistryContext, name: str) -> UploadState:
+async def start(
+    ctx: RegistryContext, name: str, account_id: int | None = None, account: str | None = None
+) -> UploadState:
+    """Open an upload for ``account_id`` (refused past the account's limit of open uploads)."""
     validate_name(name)
     upload_id = str(uuid.uuid4())
     now = utcnow()
+    limit = ctx.settings.upload_limit_per_account
     async with ctx.db.write() as conn:
+        await upload_limits.check_open(conn, account_id, limit, account or "the account")
         await conn.execute(
             t.uploads.insert().values(
+                account_id=account_id,
                 id=upload_id,
                 repository=name,
                 offset=0,

@@ -1,5 +1,8 @@
 """Filesystem driver (also NFS). Crash-safe: whole objects are written to a temporary
-name, fsynced and renamed into place, so a reader or a restart never sees a partial object."""
+name, fsynced and renamed into place, so a reader or a restart never sees a partial object.
+
+Private: every folder it creates is mode 0700 and every file 0600 (blobs of private
+repositories are nobody else's business on a shared machine), whatever the umask."""
 
 from __future__ import annotations
 
@@ -16,6 +19,25 @@ from moorage.errors import StorageError, StorageNotFound
 from moorage.storage.base import AppendWriter, StorageDriver, check_key
 
 _READ_CHUNK = 1 << 20
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+
+
+def make_private_dirs(path: Path) -> None:
+    """``mkdir -p`` where every folder created gets mode 0700 (``os.makedirs`` gives the
+    intermediate ones the umask's default)."""
+    try:
+        path.mkdir(mode=DIR_MODE)
+    except FileExistsError:
+        if not path.is_dir():
+            raise
+    except FileNotFoundError:
+        make_private_dirs(path.parent)
+        try:
+            path.mkdir(mode=DIR_MODE)
+        except FileExistsError:
+            if not path.is_dir():
+                raise
 
 
 def _fsync_file(path: Path) -> None:
@@ -73,7 +95,7 @@ class FilesystemDriver(StorageDriver):
 
     def __init__(self, root: Path, *, fsync: bool = True) -> None:
         self.root = Path(root).resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(self.root)
         self._fsync = fsync
 
     def _path(self, key: str) -> Path:
@@ -123,10 +145,11 @@ class FilesystemDriver(StorageDriver):
         await asyncio.to_thread(self._put_sync, path, data)
 
     def _put_sync(self, path: Path, data: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(path.parent)
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
         try:
-            with open(tmp, "wb") as f:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+            with open(fd, "wb") as f:
                 f.write(data)
                 if self._fsync:
                     f.flush()
@@ -140,8 +163,8 @@ class FilesystemDriver(StorageDriver):
 
     async def open_append(self, key: str, offset: int) -> AppendWriter:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+        make_private_dirs(path.parent)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
         try:
             size = os.fstat(fd).st_size
             if size < offset:
@@ -158,7 +181,7 @@ class FilesystemDriver(StorageDriver):
         src_path, dst_path = self._path(src), self._path(dst)
         if not src_path.is_file():
             raise StorageNotFound(src)
-        dst_path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(dst_path.parent)
         if self._fsync:
             await asyncio.to_thread(self._durable_replace, src_path, dst_path)
         else:

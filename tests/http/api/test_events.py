@@ -46,7 +46,7 @@ def test_create_push_settings_delete_recorded(api: httpx.Client, world: World) -
     assert r.status_code == 201, r.text
     repo = f"{ns}/ev"
     pushed = push_image(api, repo, "v1", alice)
-    r = api.patch(f"/api/v0/repositories/{repo}", json={"immutableTags": True}, auth=alice)
+    r = api.patch(f"/api/v0/repositories/{repo}", json={"scanOnPush": True}, auth=alice)
     assert r.status_code == 200, r.text
     r = api.delete(f"/v2/{repo}/manifests/{pushed.digest}", auth=alice)
     assert r.status_code == 202, r.text
@@ -64,7 +64,7 @@ def test_create_push_settings_delete_recorded(api: httpx.Client, world: World) -
     assert newest["object"]["type"] == "MANIFEST"
     assert newest["publishedAt"].endswith("Z")
     settings = next(e for e in found if e["type"] == "REPO_SETTINGS_CHANGE")
-    assert settings["details"] == {"immutableTags": True}
+    assert settings["details"] == {"scanOnPush": True}
     tag_push = next(e for e in found if e["type"] == "TAG_PUSH")
     assert tag_push["details"]["digest"] == pushed.digest
     assert tag_push["object"]["type"] == "TAG"

@@ -26,7 +26,7 @@ def _members(client: httpx.Client, org: str) -> list[str]:
 
 
 def _signed_out(c: httpx.Client) -> bool:
-    r = c.get("/repositories")
+    r = c.get("/tokens")
     return r.status_code == 303 and r.headers["location"].startswith("/login")
 
 
@@ -35,23 +35,23 @@ def test_a_new_password_through_the_api_ends_ui_sessions(
 ) -> None:
     user = _new_user(client, "pw")
     with sign_in(registry, user, PASSWORD) as c, sign_in(registry, user, PASSWORD) as other:
-        assert c.get("/repositories").status_code == 200
-        assert other.get("/repositories").status_code == 200
+        assert c.get("/tokens").status_code == 200
+        assert other.get("/tokens").status_code == 200
         r = client.patch(
             f"/enzi/v0/accounts/{user}", json={"fullName": "Just A Name"}, auth=(user, PASSWORD)
         )
         assert r.status_code == 200, r.text
-        assert c.get("/repositories").status_code == 200  # other changes keep the sessions
+        assert c.get("/tokens").status_code == 200  # other changes keep the sessions
         r = client.patch(
             f"/enzi/v0/accounts/{user}",
-            json={"password": "a-brand-new-password"},
+            json={"password": "a-brand-new-password", "oldPassword": PASSWORD},
             auth=(user, PASSWORD),
         )
         assert r.status_code == 200, r.text
         assert _signed_out(c)
         assert _signed_out(other)
     with sign_in(registry, user, "a-brand-new-password") as c:
-        assert c.get("/repositories").status_code == 200
+        assert c.get("/tokens").status_code == 200
 
 
 def test_deactivation_through_the_api_ends_ui_sessions(
@@ -59,7 +59,7 @@ def test_deactivation_through_the_api_ends_ui_sessions(
 ) -> None:
     user = _new_user(client, "off")
     with sign_in(registry, user, PASSWORD) as c:
-        assert c.get("/repositories").status_code == 200
+        assert c.get("/tokens").status_code == 200
         assert client.patch(f"/enzi/v0/accounts/{user}", json={"isActive": False}).is_success
         assert _signed_out(c)
         # Active again: the old session stays ended.
@@ -93,7 +93,7 @@ def test_administrators_edit_deactivate_and_delete_users(
             "ed@example.com",
             True,
         )
-        assert victim.get("/repositories").status_code == 200
+        assert victim.get("/tokens").status_code == 200
         # Deactivated in the UI: signed out, cannot sign in again, API access gone.
         r = admin.post(page, data={**save, "csrf": token})
         assert r.status_code == 303
@@ -107,13 +107,13 @@ def test_administrators_edit_deactivate_and_delete_users(
         )
         assert r.status_code == 303
         with sign_in(registry, user, "fresh-password-1") as again:
-            assert again.get("/repositories").status_code == 200
+            assert again.get("/tokens").status_code == 200
             r = admin.post(
                 page, data={**save, "csrf": token, "is_active": "on", "password": "short"}
             )
             assert r.status_code == 400
             assert "at least" in r.text
-            assert again.get("/repositories").status_code == 200  # a refused change ends nothing
+            assert again.get("/tokens").status_code == 200  # a refused change ends nothing
             r = admin.post(
                 page,
                 data={**save, "csrf": token, "is_active": "on", "password": "fresher-password"},

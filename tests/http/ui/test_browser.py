@@ -71,12 +71,13 @@ def signed_in(chromium: Any, registry: RunningRegistry, user: str, password: str
     context = chromium.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     page.set_default_timeout(20000)
-    page.goto(f"{registry.url}/")
+    page.goto(f"{registry.url}/tokens")
     page.wait_for_url("**/login?next=*")
     page.fill("#username", user)
     page.fill("#password", password)
     page.click("#sign-in")
-    page.wait_for_url("**/repositories")
+    page.wait_for_url("**/tokens")
+    page.goto(f"{registry.url}/repositories")
     return page
 
 
@@ -192,8 +193,12 @@ def test_browse_push_and_share_a_repository(
     # Sign out: back to the login page, and the pages want a session again.
     page.click("#sign-out")
     page.wait_for_url("**/login")
-    page.goto(f"{registry.url}/repositories")
+    page.goto(f"{registry.url}/tokens")
     assert "/login" in page.url
     shot(page, "login")
+    # Signed out, the now public repository is still there to browse, read-only.
+    page.goto(f"{registry.url}/repositories")
+    assert repo in (page.text_content("#repositories") or "")
+    assert page.locator("#sign-in-link").count() == 1
     for p in (page, other, outsider_page):
         p.context.close()

@@ -20,9 +20,11 @@ EMPTY = "application/vnd.oci.empty.v1+json"
 
 def test_pages_need_a_session(registry: RunningRegistry) -> None:
     with browser(registry) as c:
-        r = c.get("/repositories?q=x")
+        r = c.get("/tokens?q=x")
         assert r.status_code == 303
-        assert r.headers["location"] == "/login?next=%2Frepositories%3Fq%3Dx"
+        assert r.headers["location"] == "/login?next=%2Ftokens%3Fq%3Dx"
+        # The repository list is the public one without a session (tests/http/ui/test_browsing.py).
+        assert 'id="sign-in-link"' in c.get("/repositories").text
         assert c.get("/static/ui.css").headers["content-type"].startswith("text/css")
         # A POST without a session is refused, never redirected into an action.
         assert c.post("/repositories/new", data={"name": "x"}).status_code == 403
@@ -69,7 +71,8 @@ def test_login_sets_a_safe_cookie_and_logout_ends_the_session(registry: RunningR
     with browser(registry) as other:
         assert session
         other.cookies.set("moorage_session", session)
-        assert other.get("/repositories").status_code == 303
+        assert other.get("/tokens").status_code == 303
+        assert 'id="signed-in-as"' not in other.get("/repositories").text
 
 
 def test_open_redirects_are_refused(registry: RunningRegistry) -> None:
@@ -309,9 +312,12 @@ def test_access_tokens_page(registry: RunningRegistry, world: World) -> None:
         with httpx.Client(base_url=registry.url, timeout=30.0) as api:
             me = api.get(f"/enzi/v0/accounts/{dave}", auth=(dave, secret))
             assert me.status_code == 200
-            # The token signs in to the UI too (as LDAP and local passwords do).
+            # The token signs in to the UI too (as LDAP and local passwords do), but such a
+            # session cannot manage the account's tokens (auth.credentials.require_own_credentials).
             with sign_in(registry, dave, secret) as by_token:
-                assert by_token.get("/tokens").status_code == 200
+                assert by_token.get("/repositories").status_code == 200
+                assert 'id="signed-in-as">' + dave in by_token.get("/repositories").text
+                assert by_token.get("/tokens").status_code == 403
             hashed = listing.text.split('name="token" value="', 1)[1].split('"', 1)[0]
             r = c.post("/tokens", data={"csrf": token, "action": "revoke", "token": hashed})
             assert r.status_code == 303

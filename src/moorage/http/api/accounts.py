@@ -1,14 +1,20 @@
-"""``/enzi/v0/accounts``: users, organizations, teams and memberships (DTR took these from enzi)."""
+"""``/enzi/v0/accounts``: users, organizations, teams and memberships (DTR took these from enzi).
+
+An account's e-mail address is shown only to system administrators and to the account itself.
+A new password for one's own account needs the current one (``oldPassword``), given with the
+password itself (not an access token); system administrators set other users' passwords
+without it."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from moorage.auth import access_tokens, accounts
+from moorage.auth import accounts
+from moorage.auth.credentials import Authenticator
 from moorage.auth.levels import Level, Principal
 from moorage.errors import Denied, InvalidInput
 from moorage.http.api.common import (
@@ -18,9 +24,11 @@ from moorage.http.api.common import (
     PageSize,
     PageStart,
     SignedIn,
+    authorizer,
     namespace_level,
     paged,
 )
+from moorage.http.authn import client_source
 
 router = APIRouter(tags=["accounts"])
 
@@ -45,6 +53,16 @@ class AccountChanges(BaseModel):
     is_admin: bool | None = Field(None, alias="isAdmin")
     is_active: bool | None = Field(None, alias="isActive")
     password: str | None = None
+    old_password: str | None = Field(None, alias="oldPassword")
+
+
+class PasswordChange(BaseModel):
+    """eNZi's ``changePassword`` form."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    old_password: str | None = Field(None, alias="oldPassword")
+    new_password: str = Field(alias="newPassword")
 
 
 class NewTeam(BaseModel):
@@ -57,6 +75,11 @@ class Membership(BaseModel):
 
     is_admin: bool = Field(False, alias="isAdmin")
     is_public: bool = Field(True, alias="isPublicMember")
+
+
+def account_wire(account: accounts.Account, principal: Principal) -> dict[str, Any]:
+    """The account object as ``principal`` may see it (its e-mail: admins and itself)."""
+    return account.wire(with_email=principal.is_admin or principal.account_id == account.id)
 
 
 async def _org_admin(db: Db, principal: Principal, org: str) -> None:
@@ -78,7 +101,7 @@ async def create_account(body: NewAccount, db: Db, principal: Admin) -> dict[str
         is_admin=body.is_admin,
         is_active=body.is_active,
     )
-    return account.wire()
+    return account_wire(account, principal)
 
 
 @router.get("/accounts")
@@ -94,37 +117,76 @@ async def list_accounts(
     rows, nxt = await accounts.list_accounts(
         db, start=page_start or start, limit=limit or page_size, kind=filter
     )
-    return paged({"accounts": [a.wire() for a in rows], "nextPageStart": nxt or ""}, nxt)
+    return paged(
+        {"accounts": [account_wire(a, principal) for a in rows], "nextPageStart": nxt or ""}, nxt
+    )
 
 
 @router.get("/accounts/{name}")
 async def get_account(name: str, db: Db, principal: SignedIn) -> dict[str, Any]:
-    return (await accounts.get(db, name)).wire()
+    return account_wire(await accounts.get(db, name), principal)
 
 
 @router.patch("/accounts/{name}")
 async def update_account(
-    name: str, body: AccountChanges, db: Db, principal: SignedIn
+    request: Request, name: str, body: AccountChanges, db: Db, principal: SignedIn
 ) -> dict[str, Any]:
     changes = body.model_dump(by_alias=True, exclude_none=True)
-    return (await change_account(db, principal, name, changes)).wire()
+    current = changes.pop("oldPassword", None)
+    account = await change_account(
+        db,
+        principal,
+        name,
+        changes,
+        authenticator=authorizer(request).authenticator,
+        current_password=current,
+        source=client_source(request),
+    )
+    return account_wire(account, principal)
+
+
+@router.post("/accounts/{name}/changePassword")
+async def change_password(
+    request: Request, name: str, body: PasswordChange, db: Db, principal: SignedIn
+) -> dict[str, Any]:
+    account = await change_account(
+        db,
+        principal,
+        name,
+        {"password": body.new_password},
+        authenticator=authorizer(request).authenticator,
+        current_password=body.old_password,
+        source=client_source(request),
+    )
+    return account_wire(account, principal)
 
 
 async def change_account(
-    db: Db, principal: Principal, name: str, changes: dict[str, Any]
+    db: Db,
+    principal: Principal,
+    name: str,
+    changes: dict[str, Any],
+    *,
+    authenticator: Authenticator | None = None,
+    current_password: str | None = None,
+    source: str | None = None,
 ) -> accounts.Account:
-    """An account's changes, with the API's checks (shared with the web UI's user page)."""
+    """An account's changes, with the API's checks (shared with the web UI's pages).
+
+    A new password for the caller's own account needs ``current_password``, checked (and
+    throttled) by ``authenticator`` against the password alone; a system administrator sets
+    another user's password without it. ``accounts.modify`` ends, in its transaction, what a
+    new password or a deactivation ends (sessions, refresh tokens, access tokens)."""
     is_self = principal.name == name
     if not principal.is_admin and (not is_self or {"isAdmin", "isActive"} & set(changes)):
         raise Denied("only system administrators may change other accounts or admin status")
-    account = await accounts.modify(db, name, changes)  # also ends the web UI sessions
-    if changes.get("isActive") is False:
-        # Deactivation ends every session: API tokens and the refresh tokens of docker logins.
-        await access_tokens.revoke_all(db, account.id, (access_tokens.API, access_tokens.REFRESH))
-    elif changes.get("password") is not None:
-        # A new password ends the logins made with the old one.
-        await access_tokens.revoke_all(db, account.id, (access_tokens.REFRESH,))
-    return account
+    if changes.get("password") is not None and is_self:
+        if authenticator is None:
+            raise InvalidInput(
+                "change your own password on your account page, with your current password"
+            )
+        await authenticator.confirm_password(principal, current_password or "", source=source)
+    return await accounts.modify(db, name, changes)
 
 
 @router.delete("/accounts/{name}", status_code=204)
@@ -143,7 +205,8 @@ async def list_members(org: str, db: Db, principal: SignedIn) -> dict[str, Any]:
     members = await accounts.org_members(db, org)
     return {
         "members": [
-            {"member": m.wire(), "isAdmin": owner, "isPublic": True} for m, owner in members
+            {"member": account_wire(m, principal), "isAdmin": owner, "isPublic": True}
+            for m, owner in members
         ]
     }
 
@@ -156,7 +219,7 @@ async def add_member(
     is_owner = body.is_admin if body else False
     await accounts.set_org_member(db, org, user, is_owner=is_owner)
     member = await accounts.get(db, user)
-    return {"member": member.wire(), "isAdmin": is_owner, "isPublic": True}
+    return {"member": account_wire(member, principal), "isAdmin": is_owner, "isPublic": True}
 
 
 @router.delete("/accounts/{org}/members/{user}", status_code=204)
@@ -195,7 +258,7 @@ async def delete_team(org: str, team: str, db: Db, principal: SignedIn) -> Respo
 @router.get("/accounts/{org}/teams/{team}/members")
 async def list_team_members(org: str, team: str, db: Db, principal: SignedIn) -> dict[str, Any]:
     members = await accounts.team_members(db, org, team)
-    return {"members": [{"member": m.wire(), "isAdmin": False} for m in members]}
+    return {"members": [{"member": account_wire(m, principal), "isAdmin": False} for m in members]}
 
 
 @router.put("/accounts/{org}/teams/{team}/members/{user}")
@@ -204,7 +267,8 @@ async def add_team_member(
 ) -> dict[str, Any]:
     await _org_admin(db, principal, org)
     await accounts.add_team_member(db, org, team, user)
-    return {"member": (await accounts.get(db, user)).wire(), "isAdmin": False}
+    member = await accounts.get(db, user)
+    return {"member": account_wire(member, principal), "isAdmin": False}
 
 
 @router.delete("/accounts/{org}/teams/{team}/members/{user}", status_code=204)

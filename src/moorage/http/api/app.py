@@ -25,16 +25,18 @@ from moorage.http.api.common import (
     unexpected_error_handler,
     validation_error_handler,
 )
+from moorage.http.api.docs import add_docs
 
 
 def _app(title: str, state: State) -> FastAPI:
     app = FastAPI(
         title=title,
         version=__version__,
-        docs_url="/docs",
+        docs_url=None,  # served from the package below, not from a CDN
         openapi_url="/openapi.json",
         redoc_url=None,
     )
+    add_docs(app, title)
     app.state = state
     app.add_exception_handler(MoorageError, moorage_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)

@@ -66,8 +66,9 @@ def database(request: Request) -> Database:
 
 
 async def current_principal(request: Request) -> Principal:
-    principal, _ = await authorizer(request).principal(request)
-    return principal
+    """The caller of an API route: Basic credentials (password or access token) or nobody; a
+    registry bearer token is refused (401), whatever its scope."""
+    return await authorizer(request).api_principal(request)
 
 
 async def signed_in(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:

@@ -19,7 +19,7 @@ from moorage.http.api.common import (
     repository_level,
 )
 from moorage.oci.digest import is_digest
-from moorage.registry import browse, manifests
+from moorage.registry import browse, indexes, manifests
 from moorage.registry.context import RegistryContext
 
 router = APIRouter(tags=["tags"])
@@ -77,16 +77,40 @@ async def list_tags(
     return paged(out, nxt)
 
 
+PLATFORM_PAGE = 100
+
+
 @router.get("/repositories/{namespace}/{repo}/tags/{reference}")
 async def get_tag(
-    namespace: str, repo: str, reference: str, request: Request, db: Db, principal: Caller
-) -> list[dict[str, Any]]:
-    """The tag (or digest) with its image; one entry per platform for a manifest list."""
+    namespace: str,
+    repo: str,
+    reference: str,
+    request: Request,
+    db: Db,
+    principal: Caller,
+    page_start: PageStart = None,
+    page_size: PageSize = PLATFORM_PAGE,
+) -> Response:
+    """The tag (or digest) with its image; for a manifest list one entry per platform, a page
+    of ``pageSize`` (default 100) from ``pageStart`` (the index position that
+    ``X-Next-Page-Start`` gave)."""
     _, details = await repository_level(db, principal, f"{namespace}/{repo}")
+    if page_start is not None and not page_start.isdigit():
+        raise InvalidInput(
+            "pageStart is the X-Next-Page-Start of the previous page",
+            detail={"pageStart": page_start[:40]},
+        )
     ctx = _ctx(request)
     row = await browse.tag(ctx, details.id, reference)
-    images = await browse.platform_images(ctx, details.id, row, browse.ConfigCache(ctx))
-    return [_tag_wire(row, image) for image in images]
+    images, nxt = await indexes.platform_images(
+        ctx,
+        details.id,
+        row,
+        browse.ConfigCache(ctx),
+        start=int(page_start or 0),
+        limit=page_size,
+    )
+    return paged([_tag_wire(row, image) for image in images], str(nxt) if nxt is not None else None)
 
 
 @router.delete("/repositories/{namespace}/{repo}/tags/{tag}", status_code=204)

@@ -249,13 +249,15 @@ async def user_repository_access(
     if account.is_org:
         raise InvalidInput("repository access is asked for a user")
     subject = Principal(account.id, account.name, account.is_admin, "query")
-    details = await repositories.details(db, f"{namespace}/{repo}")
+    # The caller's own view first: a repository the caller may not see answers exactly as one
+    # that does not exist (same 404, same body), whatever the queried user could do there.
+    _, details = await repository_level(db, principal, f"{namespace}/{repo}")
     facts = RepositoryFacts(details.name, details.namespace, details.id, details.visibility)
     level = await grants.level_on(db, subject, facts) if account.is_active else Level.NONE
     return {
         "accessLevel": level.wire,
         "repository": await _wire(db, details),
-        "user": account.wire(),
+        "user": account.wire(with_email=True),  # the caller is an admin or this user
     }
 
 

@@ -7,11 +7,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from moorage.auth import accounts, grants
+from moorage.auth.levels import Principal
 from moorage.http.api.common import Caller, Db, namespace_types, repository_wire
-from moorage.registry import browse, repositories
+from moorage.registry import repositories, search
 from moorage.registry.context import RegistryContext
 
 router = APIRouter(tags=["search"])
+
+
+def _account_wire(account: accounts.Account, principal: Principal) -> dict[str, Any]:
+    """An account as the search box shows it: its e-mail only to system administrators and to
+    the account itself."""
+    return account.wire(with_email=principal.is_admin or principal.account_id == account.id)
 
 
 @router.get("/index/autocomplete")
@@ -28,16 +35,20 @@ async def autocomplete(
     account_results: list[dict[str, Any]] = []
     repository_results: list[dict[str, Any]] = []
     if include_accounts and not principal.is_anonymous:
-        account_results = [a.wire() for a in await accounts.search(db, query, limit)]
+        account_results = [
+            _account_wire(a, principal) for a in await accounts.search(db, query, limit)
+        ]
     if include_repositories:
         ctx: RegistryContext = request.app.state.registry
-        ids = await browse.search_repositories(
-            ctx,
-            query,
-            visible=grants.visible_repositories(principal),
-            namespace=namespace,
-            limit=limit,
-        )
+        ids = (
+            await search.search_repositories(
+                ctx,
+                query,
+                visible=grants.visible_repositories(principal),
+                namespace=namespace,
+                limit=limit,
+            )
+        ).ids
         found = await repositories.by_ids(db, ids)
         rows = [found[i] for i in ids if i in found]
         types = await namespace_types(db, {r.namespace for r in rows})

@@ -1,8 +1,11 @@
 """``/api/v0/webhooks`` (DTR's webhooks) and ``/api/v0/repositories/{ns}/{repo}/pruningPolicies``.
 
 A webhook on everything (``key`` empty) or on a namespace needs a system administrator; one on a
-repository needs an administrator of that repository. The HMAC secret (``authentication``) is
-stored sealed and never returned.
+repository needs an administrator of that repository (``webhooks.hooks.manage_refusal``, which
+also decides at each delivery whether the creator still may). The HMAC secret
+(``authentication``) is stored sealed and never returned. Endpoints must pass the address guard
+(public addresses, or the networks of the site setting ``webhookAllowedNetworks``): a refused one
+is a 400 naming the setting, at create, update and test alike, before anything is sent.
 """
 
 from __future__ import annotations
@@ -16,10 +19,10 @@ from starlette.responses import Response
 from moorage.auth.levels import Level, Principal
 from moorage.auth.secretbox import SecretBox
 from moorage.errors import Denied, InvalidInput
-from moorage.events import webhooks
 from moorage.http.api.common import Db, SignedIn, repository_level
 from moorage.registry import pruning
 from moorage.registry.context import RegistryContext
+from moorage.webhooks import delivery, hooks
 
 router = APIRouter(tags=["webhooks"])
 
@@ -48,14 +51,13 @@ def _box(request: Request) -> SecretBox:
 
 
 async def _may_manage(db: Db, principal: Principal, key: str) -> None:
-    """Raises unless the caller may manage webhooks on ``key``."""
-    if principal.is_admin:
-        return
-    if "/" not in key:
-        raise Denied("only system administrators may manage global or namespace webhooks")
-    level, _ = await repository_level(db, principal, key)
-    if level < Level.ADMIN:
-        raise Denied("only repository administrators may manage this repository's webhooks")
+    """Raises unless the caller may manage webhooks on ``key`` (404 for a repository the
+    caller may not even see)."""
+    if not principal.is_admin and "/" in key:
+        await repository_level(db, principal, key)
+    why = await hooks.manage_refusal(db, principal, key)
+    if why is not None:
+        raise Denied(why)
 
 
 async def _may_see(db: Db, principal: Principal, key: str) -> bool:
@@ -75,7 +77,7 @@ def _normal_key(key: str) -> str:
 
 @router.get("/webhooks")
 async def list_webhooks(db: Db, principal: SignedIn) -> list[dict[str, Any]]:
-    found = await webhooks.listing(db)
+    found = await hooks.listing(db)
     return [h.wire() for h in found if await _may_see(db, principal, h.key)]
 
 
@@ -85,7 +87,7 @@ async def create_webhook(
 ) -> dict[str, Any]:
     key = _normal_key(body.key)
     await _may_manage(db, principal, key)
-    hook = await webhooks.create(
+    hook = await hooks.create(
         db,
         _box(request),
         event_type=body.type,
@@ -93,19 +95,17 @@ async def create_webhook(
         endpoint=body.endpoint,
         tls_cert=body.tls_cert,
         secret=body.authentication,
-        actor=principal.name,
+        creator=principal,
     )
     return hook.wire()
 
 
 @router.post("/webhooks/test")
-async def test_webhook(
-    body: NewWebhook, request: Request, db: Db, principal: SignedIn
-) -> dict[str, Any]:
+async def test_webhook(body: NewWebhook, db: Db, principal: SignedIn) -> dict[str, Any]:
     key = _normal_key(body.key)
     await _may_manage(db, principal, key)
-    return await webhooks.send_test(
-        _box(request),
+    return await delivery.send_test(
+        db,
         event_type=body.type,
         endpoint=body.endpoint,
         tls_cert=body.tls_cert,
@@ -115,32 +115,32 @@ async def test_webhook(
 
 @router.post("/webhooks/update")
 async def update_webhook(body: WebhookUpdate, db: Db, principal: SignedIn) -> dict[str, Any]:
-    hook = await webhooks.get(db, body.id)
+    hook = await hooks.get(db, body.id)
     await _may_manage(db, principal, hook.key)
-    updated = await webhooks.modify(db, hook.id, endpoint=body.endpoint, active=body.active)
+    updated = await hooks.modify(db, hook.id, endpoint=body.endpoint, active=body.active)
     return updated.wire()
 
 
 @router.get("/webhooks/{webhook_id}")
 async def get_webhook(webhook_id: str, db: Db, principal: SignedIn) -> dict[str, Any]:
-    hook = await webhooks.get(db, webhook_id)
+    hook = await hooks.get(db, webhook_id)
     await _may_manage(db, principal, hook.key)
     return hook.wire()
 
 
 @router.delete("/webhooks/{webhook_id}", status_code=204)
 async def delete_webhook(webhook_id: str, db: Db, principal: SignedIn) -> Response:
-    hook = await webhooks.get(db, webhook_id)
+    hook = await hooks.get(db, webhook_id)
     await _may_manage(db, principal, hook.key)
-    await webhooks.remove(db, webhook_id)
+    await hooks.remove(db, webhook_id)
     return Response(status_code=204)
 
 
 @router.get("/webhooks/{webhook_id}/deliveries")
 async def list_deliveries(webhook_id: str, db: Db, principal: SignedIn) -> list[dict[str, Any]]:
-    hook = await webhooks.get(db, webhook_id)
+    hook = await hooks.get(db, webhook_id)
     await _may_manage(db, principal, hook.key)
-    return await webhooks.deliveries(db, webhook_id)
+    return await delivery.history(db, webhook_id)
 
 
 # ---- pruning policies ------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from moorage.errors import (
 from moorage.events import store as events
 from moorage.http.authz import BASE, CATALOG, Access, authorize, visible
 from moorage.http.errors import oci_error_response, unexpected_error_response
+from moorage.http.v2 import mounts
 from moorage.oci import mediatypes as mt
 from moorage.oci.digest import Digest
 from moorage.oci.names import validate_name
@@ -200,44 +201,42 @@ def _blob_created(name: str, info: blobs.BlobInfo) -> Response:
     )
 
 
+async def _start_upload(request: Request, ctx: RegistryContext, name: str) -> Response:
+    """A new upload session, counted against the caller's account (its open-upload limit)."""
+    principal, _ = await request.app.state.authorizer.principal(request)
+    state = await uploads.start(ctx, name, principal.account_id, principal.name)
+    return Response(status_code=202, headers={**_upload_headers(state), "Content-Length": "0"})
+
+
 async def upload_start(request: Request) -> Response:
     name = _name(request)
-    params = request.query_params
     ctx = _ctx(request)
-    mount = params.get("mount")
-    source = params.get("from")
-    await authorize(request, Access.repository(name, "pull", "push"))
+    source = mounts.source_of(request, name)  # named in a 401 challenge beside the target
+    target = Access.repository(name, "pull", "push")
+    await authorize(request, target)
+    if source is not None:
+        await mounts.require_source_in_token(request, target, source)
     with events.acting(await _actor(request)):
-        return await _upload_start(request, ctx, name, mount, source)
+        return await _upload_start(request, ctx, name)
 
 
-async def _upload_start(
-    request: Request, ctx: RegistryContext, name: str, mount: str | None, source: str | None
-) -> Response:
+async def _upload_start(request: Request, ctx: RegistryContext, name: str) -> Response:
     params = request.query_params
+    mount = params.get("mount")
     if mount is not None:
-        digest = Digest.parse(mount)
-        # With ``from``, mount from there; without it, from any repository the caller may pull.
-        candidates = [source] if source else await blobs.holders(ctx, digest)
-        for candidate in candidates:
-            try:
-                validate_name(candidate)
-                await authorize(request, Access.repository(candidate, "pull"))
-                mounted = await blobs.mount(ctx, name, digest, candidate)
-            except MoorageError:
-                continue
-            if mounted is not None:
-                return _blob_created(name, mounted)
-        state = await uploads.start(ctx, name)
-        return Response(status_code=202, headers={**_upload_headers(state), "Content-Length": "0"})
+        mounted = await mounts.try_mount(
+            request, ctx, name, Digest.parse(mount), params.get("from")
+        )
+        if mounted is not None:
+            return _blob_created(name, mounted)
+        return await _start_upload(request, ctx, name)
 
     digest_param = params.get("digest")
     length = _content_length(request)
     if digest_param is None:
         if length:
             raise BlobUploadInvalid("a body needs the digest parameter (monolithic upload)")
-        state = await uploads.start(ctx, name)
-        return Response(status_code=202, headers={**_upload_headers(state), "Content-Length": "0"})
+        return await _start_upload(request, ctx, name)
     info = await uploads.monolithic(
         ctx, name, Digest.parse(digest_param), request.stream(), content_length=length
     )
@@ -367,7 +366,13 @@ async def manifest_put(request: Request) -> Response:
     reference = request.path_params["reference"]
     body = await _read_manifest_body(request, ctx.settings.max_manifest_bytes)
     result = await manifests.put(
-        ctx, name, reference, body, request.headers.get("content-type"), await _actor(request)
+        ctx,
+        name,
+        reference,
+        body,
+        request.headers.get("content-type"),
+        await _actor(request),
+        extra_tags=request.query_params.getlist("tag"),
     )
     headers = {
         "Location": f"/v2/{name}/manifests/{result.digest}",
@@ -376,6 +381,8 @@ async def manifest_put(request: Request) -> Response:
     }
     if result.subject:
         headers["OCI-Subject"] = result.subject
+    if result.tags:  # the spec's OCI-Tag: every tag that now names the manifest
+        headers["OCI-Tag"] = ", ".join(result.tags)
     return Response(status_code=201, headers=headers)
 
 

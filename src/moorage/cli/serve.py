@@ -1,0 +1,163 @@
+"""``moorage serve``, ``migrate`` and ``worker``: ready the data folder and the database, then
+serve (or run jobs)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+from moorage import __version__
+from moorage.auth import accounts
+from moorage.auth.jwt_tokens import TokenSigner
+from moorage.auth.secretbox import SecretBox, SecretUnreadable
+from moorage.cli.options import ready_data_folder, settings_from, with_database
+from moorage.config import Settings
+from moorage.db.engine import Database
+from moorage.db.migrate import upgrade
+from moorage.errors import ConfigError
+from moorage.http.server import SETTINGS_ENV, address_in_use
+
+log = logging.getLogger("moorage.cli")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = settings_from(
+        args,
+        listen=args.listen,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        workers=args.workers,
+        server=args.server,
+    )
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        raise ConfigError("TLS needs both a certificate and a key")
+    # Before anything else: a second server on a busy port would share it (SO_REUSEPORT).
+    problem = address_in_use(settings.host, settings.port)
+    if problem is not None:
+        raise ConfigError(problem)
+    ready_data_folder(settings)
+    if settings.migrate_on_start:
+        upgrade(settings.database_url)
+    bootstrap(settings)
+    os.environ[SETTINGS_ENV] = settings.model_dump_json()
+    log.info(
+        "starting",
+        extra={
+            "listen": settings.listen,
+            "data": str(settings.data.resolve()),
+            "workers": settings.workers,
+            "server": settings.server,
+            "tls": settings.tls_cert is not None,
+            "version": __version__,
+        },
+    )
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Become the small serving supervisor (same PID); see moorage.http.server.
+    os.execv(sys.executable, [sys.executable, "-m", "moorage.http.server"])
+
+
+def bootstrap(settings: Settings) -> None:
+    """Before any worker starts: the token signing key, and the first administrator
+    (a generated password is printed once, never logged). Safe when replicas start together."""
+    box = SecretBox.in_data_folder(settings.data)
+
+    async def run(db: Database) -> str | None:
+        try:
+            await TokenSigner.load_or_create(db, settings.token_issuer, box=box)
+        except SecretUnreadable as exc:
+            raise ConfigError(
+                f"the token signing key in the database was sealed with another secret key "
+                f"than {box.path}: every replica needs the same secret key (set the same "
+                "MOORAGE_SECRET_KEY on each, or copy secret.key from the first replica)"
+            ) from exc
+        password = settings.admin_password.get_secret_value() if settings.admin_password else None
+        return await accounts.bootstrap_admin(db, settings.admin_name, password)
+
+    generated = with_database(settings, run)
+    if generated:
+        print(
+            f"\nFirst administrator created: user {settings.admin_name!r}, password {generated}\n"
+            "It is shown this once. Change it in the web UI, with the API, or with "
+            f"`moorage admin passwd {settings.admin_name}` on this machine. "
+            "(MOORAGE_ADMIN_PASSWORD sets the password only when the first administrator "
+            "is created; later starts ignore it.)\n",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    ready_data_folder(settings)
+    upgrade(settings.database_url)
+    log.info("database migrated", extra={"database": settings.database_url.split("@")[-1]})
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run only background jobs (no HTTP), until SIGTERM or SIGINT."""
+    import signal
+
+    from moorage.http.app import make_storage
+    from moorage.jobs.runner import JobRunner
+    from moorage.registry.context import RegistryContext
+
+    settings = settings_from(args)
+    if args.capacity is not None:
+        settings = settings.model_copy(update={"job_workers": args.capacity})
+    ready_data_folder(settings)
+    if settings.migrate_on_start:
+        upgrade(settings.database_url)
+
+    async def run() -> None:
+        db = Database(settings.database_url)
+        ctx = RegistryContext(db=db, storage=make_storage(settings), settings=settings)
+        runner = JobRunner(
+            ctx,
+            capacity=max(1, settings.job_workers),
+            lease_seconds=settings.job_lease_seconds,
+            poll_seconds=settings.job_poll_seconds,
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        runner.start()
+        log.info("job worker started", extra={"worker": runner.worker})
+        try:
+            await stop.wait()
+        finally:
+            await runner.stop()
+            await db.close()
+
+    asyncio.run(run())
+    return 0
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from moorage.cli.options import add_common
+
+    serve = sub.add_parser("serve", help="serve the registry")
+    add_common(serve)
+    serve.add_argument("--listen", help="HOST:PORT (default 127.0.0.1:5000; MOORAGE_LISTEN)")
+    serve.add_argument("--tls-cert", type=Path, help="TLS certificate (PEM)")
+    serve.add_argument("--tls-key", type=Path, help="TLS private key (PEM)")
+    serve.add_argument("--workers", type=int, help="worker processes (MOORAGE_WORKERS)")
+    serve.add_argument(
+        "--server", choices=["granian", "uvicorn"], help="ASGI server (MOORAGE_SERVER)"
+    )
+    serve.set_defaults(func=cmd_serve)
+
+    migrate = sub.add_parser("migrate", help="create or upgrade the database schema")
+    add_common(migrate)
+    migrate.set_defaults(func=cmd_migrate)
+
+    worker = sub.add_parser("worker", help="run only background jobs (no HTTP)")
+    add_common(worker)
+    worker.add_argument("--capacity", type=int, help="jobs run at once (MOORAGE_JOB_WORKERS)")
+    worker.set_defaults(func=cmd_worker)

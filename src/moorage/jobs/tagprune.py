@@ -1,0 +1,15 @@
+"""The ``tagprune`` action: apply a repository's pruning policies and tag limit (queued by the
+webhook dispatcher when it sees a ``TAG_PUSH`` to a repository that has them)."""
+
+from __future__ import annotations
+
+from moorage.jobs.actions import JobContext
+from moorage.registry import pruning
+
+
+async def run(ctx: JobContext) -> None:
+    repository_id = int(ctx.parameters.get("repositoryID", 0))
+    pruned = await pruning.prune(ctx.db, repository_id)
+    await ctx.log(
+        f"pruned {len(pruned)} tags: {', '.join(pruned)}" if pruned else "nothing to prune"
+    )

@@ -1,0 +1,223 @@
+"""One delivery's attempts, the test POST and the delivery history.
+
+Each attempt checks again, before anything is sent, that the hook is active, that its creator
+may still manage hooks on its scope (else the hook is made inactive with the reason and the
+delivery is ``skipped``) and that the endpoint passes the address guard now (DNS may have
+changed since the hook was made); the POST then goes to the very addresses that were checked.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+
+from moorage.auth.secretbox import SecretBox
+from moorage.db import tables as t
+from moorage.db.engine import Database, utcnow
+from moorage.errors import InvalidInput
+from moorage.remote import outbound
+from moorage.webhooks import hooks
+from moorage.webhooks.payloads import headers, iso, sample_payload
+
+log = logging.getLogger("moorage.webhooks")
+
+TIMEOUT = 10.0
+MAX_RESPONSE = 64 * 1024  # bytes of an answer read (and dropped); the rest is not read
+MAX_ERROR = 2000
+
+
+class Result(enum.Enum):
+    DELIVERED = "delivered"
+    FAILED = "failed"  # this attempt; another may follow
+    SKIPPED = "skipped"  # the hook may no longer be delivered; no further attempt
+    GONE = "gone"  # the delivery or its hook was deleted, or it was delivered already
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    result: Result
+    code: int | None = None
+    error: str | None = None
+
+
+async def _record(
+    db: Database,
+    delivery_id: str,
+    attempt: int,
+    status: str,
+    outcome: Outcome,
+) -> None:
+    d = t.webhook_deliveries
+    now = utcnow()
+    async with db.write() as conn:
+        await conn.execute(
+            t.webhook_attempts.insert().values(
+                delivery_id=delivery_id,
+                attempt=attempt,
+                status=outcome.result.value,
+                response_code=outcome.code,
+                error=outcome.error,
+                at=now,
+            )
+        )
+        await conn.execute(
+            update(d)
+            .where(d.c.id == delivery_id)
+            .values(
+                status=status,
+                attempts=d.c.attempts + 1,
+                response_code=outcome.code,
+                error=outcome.error,
+                updated_at=now,
+            )
+        )
+
+
+async def attempt(
+    db: Database, box: SecretBox, delivery_id: str, number: int, last_attempt: bool
+) -> Outcome:
+    """Attempt ``number`` of one delivery; records it and returns what happened."""
+    d = t.webhook_deliveries
+    async with db.read() as conn:
+        row = (
+            await conn.execute(
+                select(d.c.status, d.c.payload, t.webhooks)
+                .join(t.webhooks, t.webhooks.c.id == d.c.webhook_id)
+                .where(d.c.id == delivery_id)
+            )
+        ).first()
+    if row is None or row.status in ("delivered", "skipped"):
+        return Outcome(Result.GONE)
+    hook = hooks.row_webhook(row)
+    why = "the webhook is inactive" if not hook.active else await hooks.creator_refusal(db, hook)
+    if why is not None:
+        if hook.active:
+            await hooks.deactivate(db, hook.id, why)
+            log.warning("webhook made inactive", extra={"webhook": hook.id, "reason": why})
+        outcome = Outcome(Result.SKIPPED, error=why)
+        await _record(db, delivery_id, number, "skipped", outcome)
+        return outcome
+    started = time.monotonic()
+    body = row.payload.encode()
+    try:
+        target = await hooks.check_endpoint(db, hook.endpoint)
+    except InvalidInput as exc:
+        answer = outbound.Answer(None, exc.message[:MAX_ERROR])
+    else:
+        secret = box.open(hook.secret_sealed) if hook.secret_sealed else None
+        answer = await outbound.post(
+            target,
+            body,
+            headers(secret, body),
+            tls_cert=hook.tls_cert,
+            seconds=TIMEOUT,
+            max_response=MAX_RESPONSE,
+        )
+    if answer.error is None:
+        outcome, status = Outcome(Result.DELIVERED, answer.code), "delivered"
+    else:
+        outcome = Outcome(Result.FAILED, answer.code, answer.error)
+        status = "failed" if last_attempt else "waiting"
+    await _record(db, delivery_id, number, status, outcome)
+    log.info(
+        "webhook delivery attempt",
+        extra={
+            "delivery": delivery_id,
+            "attempt": number,
+            "code": answer.code,
+            "ok": answer.error is None,
+            "seconds": round(time.monotonic() - started, 3),
+        },
+    )
+    return outcome
+
+
+async def send_test(
+    db: Database, *, event_type: str, endpoint: str, tls_cert: str | None, secret: str | None
+) -> dict[str, Any]:
+    """POST a sample payload now. A refused endpoint raises before anything is sent, with the
+    same answer whatever is (or is not) listening there."""
+    hooks.validate_type(event_type)
+    hooks.validate_cert(tls_cert)
+    target = await hooks.check_endpoint(db, endpoint)
+    body = json.dumps(sample_payload(event_type, utcnow())).encode()
+    answer = await outbound.post(
+        target,
+        body,
+        headers(secret, body),
+        tls_cert=tls_cert,
+        seconds=TIMEOUT,
+        max_response=MAX_RESPONSE,
+    )
+    return {
+        "responseCode": answer.code,
+        "error": answer.error or "",
+        "delivered": answer.error is None,
+    }
+
+
+async def history(db: Database, webhook_id: str, limit: int = 100) -> list[dict[str, Any]]:
+    """A hook's deliveries, newest first, each with its attempts."""
+    await hooks.get(db, webhook_id)
+    d = t.webhook_deliveries
+    async with db.read() as conn:
+        rows = list(
+            await conn.execute(
+                select(d)
+                .where(d.c.webhook_id == webhook_id)
+                .order_by(d.c.created_at.desc(), d.c.id)
+                .limit(limit)
+            )
+        )
+    return [await _delivery_wire(db, row) for row in rows]
+
+
+async def attempts(db: Database, delivery_id: str) -> list[dict[str, Any]]:
+    a = t.webhook_attempts
+    async with db.read() as conn:
+        tries = await conn.execute(
+            select(a).where(a.c.delivery_id == delivery_id).order_by(a.c.attempt, a.c.id)
+        )
+        return [
+            {
+                "attempt": int(x.attempt),
+                "status": x.status,
+                "responseCode": x.response_code,
+                "error": x.error or "",
+                "at": iso(x.at),
+            }
+            for x in tries
+        ]
+
+
+async def _delivery_wire(db: Database, row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "webhookID": row.webhook_id,
+        "eventID": "" if row.event_id is None else str(row.event_id),
+        "status": row.status,
+        "attempts": int(row.attempts),
+        "responseCode": row.response_code,
+        "error": row.error or "",
+        "createdAt": iso(row.created_at),
+        "updatedAt": iso(row.updated_at),
+        "payload": json.loads(row.payload),
+        "history": await attempts(db, row.id),
+    }
+
+
+async def find(db: Database, delivery_id: str) -> dict[str, Any] | None:
+    """One delivery with its attempts (the Jobs page's detail of a ``webhook`` job)."""
+    async with db.read() as conn:
+        row = (
+            await conn.execute(
+                select(t.webhook_deliveries).where(t.webhook_deliveries.c.id == delivery_id)
+            )
+        ).first()
+    return None if row is None else await _delivery_wire(db, row)

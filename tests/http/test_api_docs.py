@@ -1,0 +1,125 @@
+"""The API docs render with no network but the registry itself (Swagger UI from the package).
+
+In real headless Chromium, every request to another origin is aborted and recorded: the docs of
+/api/v0 and /enzi/v0 must still show their operations, and nothing may have been aborted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.conftest import RunningRegistry
+from tests.inprocess import InProcessApp
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--no-first-run",
+    "--disable-quic",
+    "--no-default-browser-check",
+]
+DOCS = {
+    "/api/v0/docs": ("Moorage API (DTR /api/v0)", "/repositories"),
+    "/enzi/v0/docs": ("Moorage accounts (enzi /enzi/v0)", "/accounts"),
+}
+
+
+async def test_docs_pages_reference_only_their_own_assets(inproc: InProcessApp) -> None:
+    async with inproc.client(auth=None) as c:
+        for path in DOCS:
+            mount = path.removesuffix("/docs")
+            r = await c.get(path)
+            assert r.status_code == 200, r.text
+            urls = re.findall(r"""(?:src|href)="([^"]+)"|url: '([^']+)'""", r.text)
+            found = [a or b for a, b in urls]
+            assert sorted(found) == sorted(
+                [
+                    f"{mount}/docs/assets/swagger-ui.css",
+                    f"{mount}/docs/assets/favicon-32x32.png",
+                    f"{mount}/docs/assets/swagger-ui-bundle.js",
+                    f"{mount}/openapi.json",
+                ]
+            ), found
+            assert "://" not in r.text.replace("window.location", "")
+            assert '"validatorUrl": null' in r.text
+            js = await c.get(f"{mount}/docs/assets/swagger-ui-bundle.js")
+            assert js.status_code == 200
+            assert js.headers["content-type"].startswith("text/javascript")
+            assert b"SwaggerUIBundle" in js.content
+            css = await c.get(f"{mount}/docs/assets/swagger-ui.css")
+            assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+            # Only the files the page needs: nothing else of the package, no path tricks.
+            for name in ("swagger-editor-bundle.js", "..%2F..%2F__init__.py", "LICENSE"):
+                assert (await c.get(f"{mount}/docs/assets/{name}")).status_code == 404
+
+
+# ---- in Chromium, with the network cut -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium is not installed")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=ARGS, timeout=30000
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.mark.parametrize("path", sorted(DOCS))
+def test_docs_render_offline_in_chromium(
+    chromium: Any, registry: RunningRegistry, path: str
+) -> None:
+    title, operation = DOCS[path]
+    origin = urlsplit(registry.url)
+    aborted: list[str] = []
+    served: list[str] = []
+
+    def only_the_registry(route: Any) -> None:
+        url = urlsplit(route.request.url)
+        if (url.scheme, url.netloc) == (origin.scheme, origin.netloc):
+            served.append(url.path)
+            route.continue_()
+        else:
+            aborted.append(route.request.url)
+            route.abort()
+
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(20000)
+        page.route("**/*", only_the_registry)
+        page.goto(f"{registry.url}{path}")
+        page.wait_for_selector(".opblock", state="visible")
+        assert page.locator(".opblock").count() > 3
+        assert title in page.locator(".info .title").inner_text()
+        paths = page.locator(".opblock-summary-path").all_inner_texts()
+        assert any(p.replace("\u200b", "").startswith(operation) for p in paths), paths
+        # Expanding an operation works too (Swagger UI's own code, no further downloads).
+        page.locator(".opblock-summary").first.click()
+        page.wait_for_selector(".opblock-body", state="visible")
+    finally:
+        context.close()
+    assert aborted == []
+    mount = path.removesuffix("/docs")
+    assert f"{mount}/docs/assets/swagger-ui-bundle.js" in served
+    assert f"{mount}/openapi.json" in served
