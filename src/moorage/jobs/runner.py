@@ -5,8 +5,8 @@ cron jobs, then claim waiting jobs up to the capacity (while the registry is in 
 jobs that change its content, GC, pruning and the upload purge, stay queued). A claimed job runs
 as its own task while the runner renews its lease; a renewal that finds the job no longer ours
 (another worker reaped it) stops the task without recording anything, and a cancellation asked
-through the API stops it as ``canceled``. Stopping the runner (the process shuts down) stops its jobs, which are recorded
-``worker_dead`` and run again elsewhere.
+through the API stops it as ``canceled``. Stopping the runner (the process shuts down) stops its
+jobs, which are recorded ``worker_dead`` and run again elsewhere.
 """
 
 from __future__ import annotations
