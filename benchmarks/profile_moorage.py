@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import os
 import re
 import shutil
 import subprocess
@@ -25,8 +26,23 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import run as bench  # benchmarks/run.py
+from harness.loadgen import LoadGen, run_queue, run_threads
+from harness.machine import git_info
+from harness.options import Options
+from harness.processes import Server
+from harness.profiles import MB, KiB, MiB
+from harness.rawhttp import Conn, expect, sha256_digest
+from harness.registry_ops import (
+    OCI_MANIFEST,
+    make_image,
+    next_link,
+    pull_blob,
+    push_chunked,
+    push_image,
+    push_monolithic,
+    put_manifest,
+)
+from harness.servers import export_ref, start_moorage
 
 WORKLOADS = (
     "manifest_get",
@@ -49,33 +65,33 @@ def _repeat(seconds: float, fn: Callable[[], None]) -> int:
     return n
 
 
-def prepare(name: str, server: bench.Server) -> Callable[[float], str]:
+def prepare(name: str, server: Server) -> Callable[[float], str]:
     """Push what the workload needs (untimed); return ``drive(seconds) -> summary``.
     Writes carry a bearer token when Moorage asks for credentials; reads are anonymous
     (the repositories are public), as in run.py."""
     port = server.port
     repos = ["bench/img", "bench/small", "bench/big", "bench/tags"]
     wauth = server.auth.write_headers(repos) if server.auth else {}
-    conn = bench.Conn(port, auth=wauth)
-    img = bench.make_image("profile", 4 * bench.KiB)
-    bench.push_image(conn, "bench/img", "latest", img)
+    conn = Conn(port, auth=wauth)
+    img = make_image("profile", 4 * KiB)
+    push_image(conn, "bench/img", "latest", img)
 
     if name in ("manifest_get", "blob_head"):
         get = name == "manifest_get"
         path = (
             "/v2/bench/img/manifests/latest" if get else f"/v2/bench/img/blobs/{img.layer_digest}"
         )
-        headers = {"Accept": bench.OCI_MANIFEST} if get else {}
+        headers = {"Accept": OCI_MANIFEST} if get else {}
 
         def load(seconds: float) -> str:
-            gen = bench.LoadGen(port, "GET" if get else "HEAD", path, headers)
+            gen = LoadGen(port, "GET" if get else "HEAD", path, headers)
             stats = gen.run(32, seconds)
             return f"{stats['requests']:.0f} requests, {stats['rps']:.0f} req/s, 32 connections"
 
         return load
 
     if name == "small_push":
-        images = [bench.make_image(f"p{i}", 4 * bench.KiB) for i in range(20_000)]
+        images = [make_image(f"p{i}", 4 * KiB) for i in range(20_000)]
 
         def small(seconds: float) -> str:
             counter = iter(range(len(images)))
@@ -83,45 +99,45 @@ def prepare(name: str, server: bench.Server) -> Callable[[float], str]:
             end = time.perf_counter() + seconds
             done = [0]
 
-            def one(c: bench.Conn, _item: int) -> None:
+            def one(c: Conn, _item: int) -> None:
                 while time.perf_counter() < end:
                     with lock:
                         i = next(counter)
-                    bench.push_image(c, "bench/small", f"v{i}", images[i])
+                    push_image(c, "bench/small", f"v{i}", images[i])
                     with lock:
                         done[0] += 1
 
-            bench.run_queue(port, list(range(16)), one, 16, seconds + 60, "small push", auth=wauth)
+            run_queue(port, list(range(16)), one, 16, seconds + 60, "small push", auth=wauth)
             return f"{done[0]} images, {done[0] / seconds:.0f} images/s, 16 at a time"
 
         return small
 
-    reader = bench.Conn(port)  # anonymous
+    reader = Conn(port)  # anonymous
     if name == "tags_paged":
         for i in range(1000):
-            bench.put_manifest(conn, "bench/tags", f"t{i:05d}", img)
+            put_manifest(conn, "bench/tags", f"t{i:05d}", img)
 
         def paged_once() -> None:
             target: str | None = "/v2/bench/tags/tags/list?n=100"
             while target:
-                resp = bench.expect(reader.request("GET", target), 200, "tags page")
-                target = bench.next_link(resp.header("link"))
+                resp = expect(reader.request("GET", target), 200, "tags page")
+                target = next_link(resp.header("link"))
 
         return lambda s: f"{_repeat(s, paged_once)} paged listings of 1,000 tags"
 
-    size = 256 * bench.MiB
-    data = bytearray(bench.os.urandom(size))
+    size = 256 * MiB
+    data = bytearray(os.urandom(size))
     view = memoryview(data)
     if name in ("pull", "pull8"):
-        digest = bench.sha256_digest(data)
-        bench.push_monolithic(conn, "bench/big", view, digest)
+        digest = sha256_digest(data)
+        push_monolithic(conn, "bench/big", view, digest)
         if name == "pull":
 
             def pull_once() -> None:
-                bench.pull_blob(reader, "bench/big", digest, size, verify=False)
+                pull_blob(reader, "bench/big", digest, size, verify=False)
 
             return lambda s: f"{_repeat(s, pull_once)} pulls of 256 MiB"
-        conns = [bench.Conn(port) for _ in range(8)]
+        conns = [Conn(port) for _ in range(8)]
 
         def pull8(seconds: float) -> str:
             end = time.perf_counter() + seconds
@@ -129,10 +145,10 @@ def prepare(name: str, server: bench.Server) -> Callable[[float], str]:
 
             def one(i: int, _stop: threading.Event) -> None:
                 while time.perf_counter() < end:
-                    bench.pull_blob(conns[i], "bench/big", digest, size, verify=False)
+                    pull_blob(conns[i], "bench/big", digest, size, verify=False)
                     count[0] += 1
 
-            bench.run_threads(8, one, seconds + 60, "pull8")
+            run_threads(8, one, seconds + 60, "pull8")
             return f"{count[0]} pulls of 256 MiB over 8 streams"
 
         return pull8
@@ -140,7 +156,7 @@ def prepare(name: str, server: bench.Server) -> Callable[[float], str]:
         variants = []
         for k in range(40):  # distinct blobs, hashed before sampling starts
             data[:8] = k.to_bytes(8, "little")
-            variants.append(bench.sha256_digest(data))
+            variants.append(sha256_digest(data))
 
         def push(seconds: float) -> str:
             end = time.perf_counter() + seconds
@@ -148,11 +164,11 @@ def prepare(name: str, server: bench.Server) -> Callable[[float], str]:
             while time.perf_counter() < end and n < len(variants):
                 data[:8] = n.to_bytes(8, "little")
                 if name == "push_mono":
-                    bench.push_monolithic(conn, "bench/big", view, variants[n])
+                    push_monolithic(conn, "bench/big", view, variants[n])
                 else:
-                    bench.push_chunked(conn, "bench/big", view, variants[n], 16 * bench.MiB)
+                    push_chunked(conn, "bench/big", view, variants[n], 16 * MiB)
                 n += 1
-            return f"{n} pushes of 256 MiB, {n * size / seconds / bench.MB:.0f} MB/s"
+            return f"{n} pushes of 256 MiB, {n * size / seconds / MB:.0f} MB/s"
 
         return push
     raise SystemExit(f"unknown workload {name}")
@@ -255,26 +271,24 @@ def main() -> int:
     if not Path(pyspy).exists():
         print("py-spy not found: pip install py-spy", file=sys.stderr)
         return 2
-    ns = argparse.Namespace(
-        moorage_cmd=None,
+    ns = Options(
         moorage_workers=args.moorage_workers,
         access_logs=args.access_logs,
         moorage_server=args.moorage_server,
     )
     wd = Path(tempfile.mkdtemp(prefix="moorage-profile-")).resolve()
-    server: bench.Server | None = None
+    server: Server | None = None
     spy: subprocess.Popen[bytes] | None = None
     try:
-        ns.moorage_ref_commit = None
         if args.moorage_ref:
-            ns.moorage_ref_commit = bench.export_ref(args.moorage_ref, wd / "moorage-src")
+            ns.moorage_ref_commit = export_ref(args.moorage_ref, wd / "moorage-src")
             ns.moorage_ref = args.moorage_ref
             ns.moorage_pythonpath = str(wd / "moorage-src" / "src")
-        git = bench.git_info(ns)
+        git = git_info(ns)
         source = f"commit {git['commit'][:12]}" + (
             " + uncommitted changes in src" if git["dirty"] else ""
         )
-        server = bench.start_moorage(ns, wd)
+        server = start_moorage(ns, wd)
         folded = wd / "profile.folded"
         cmd = [
             pyspy,

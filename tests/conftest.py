@@ -1,7 +1,9 @@
 """Shared fixtures: real ``moorage serve`` processes on loopback, on SQLite or PostgreSQL.
 
-``--db sqlite`` (default, or ``MOORAGE_TEST_DATABASES``) runs the fast suite; the full run
-(``--db sqlite,postgres``) repeats every registry test on a real PostgreSQL server.
+``app_registry`` / ``inproc`` serve the same app in this process, for tests that need no
+server (see tests/inprocess.py). ``--db sqlite`` (default, or ``MOORAGE_TEST_DATABASES``) runs
+the fast suite; the full run (``--db sqlite,postgres``) repeats every registry test on a real
+PostgreSQL server.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.inprocess import InProcessApp, running_app
+from tests.inprocess import InProcessApp, ThreadedApp, running_app, threaded_app
 from tests.services import postgres
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -225,4 +227,14 @@ async def inproc(
 ) -> AsyncIterator[InProcessApp]:
     """The real ASGI app in this process, on a fresh database of the kind under test."""
     async with running_app(tmp_path / "data", database_factory()) as app:
+        yield app
+
+
+@pytest.fixture(scope="module")
+def app_registry(
+    tmp_path_factory: pytest.TempPathFactory, database_factory: Callable[[], str | None]
+) -> Iterator[ThreadedApp]:
+    """The real ASGI app in this process, shared by a module's synchronous tests (each test
+    uses its own repository names), on a database of the kind under test; no server."""
+    with threaded_app(tmp_path_factory.mktemp("app"), database_factory()) as app:
         yield app

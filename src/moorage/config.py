@@ -41,7 +41,6 @@ class Settings(BaseSettings):
     max_manifest_bytes: int = 4 * 1024 * 1024
     # Every request body but blob uploads (moorage.http.gate); manifests have the limit above.
     max_request_body: int = Field(default=1024 * 1024, ge=1024)
-    upload_chunk_min: int = 0
     # Blob uploads one account may hold open at once (0: no limit); idle ones are purged by the
     # ``uploadpurge`` cron (moorage.registry.upload_limits).
     upload_limit_per_account: int = Field(default=1000, ge=0)

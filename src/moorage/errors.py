@@ -160,12 +160,6 @@ class PaginationNumberInvalid(RegistryError):
     )
 
 
-class Unavailable(MoorageError):
-    """A dependency (database, storage) is not healthy."""
-
-    code, status, default_message = "UNAVAILABLE", 503, "service unavailable"
-
-
 class ConfigError(MoorageError):
     code, status, default_message = "CONFIG_INVALID", 500, "invalid configuration"
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.auth.world import World, push_image
-from tests.conftest import RunningRegistry
+from tests.inprocess import ThreadedApp
 
 ROLES = ["anonymous", "bob", "carol", "dave", "erin", "alice", "frank", "admin"]
 ACTIONS = ["pull", "push", "delete_tag", "delete_manifest", "catalog", "settings", "team_access"]
@@ -40,9 +40,9 @@ def expected(role: str, action: str, visibility: str) -> bool | None:
 
 
 @pytest.fixture(scope="module")
-def world(registry: RunningRegistry) -> Iterator[World]:
-    with registry.client(auth=None) as c:
-        yield World(c, registry.admin).build()
+def world(app_registry: ThreadedApp) -> Iterator[World]:
+    with app_registry.client(auth=None) as c:
+        yield World(c, app_registry.admin).build()
 
 
 def _auth(creds: tuple[str, str] | None) -> httpx.Auth | None:

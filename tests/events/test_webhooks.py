@@ -17,6 +17,7 @@ import pytest
 from tests.auth.world import PASSWORD, push_image
 from tests.conftest import ADMIN, RunningRegistry
 from tests.events.receiver import Receiver, receiving
+from tests.inprocess import ThreadedApp, threaded_app
 
 FAST = {"MOORAGE_JOB_POLL_SECONDS": "0.2", "MOORAGE_JOB_LEASE_SECONDS": "5"}
 SIGNATURE = "X-Moorage-Signature-256"
@@ -31,8 +32,19 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture(scope="module")
-def hooks_registry(registry_factory: Callable[..., RunningRegistry]) -> RunningRegistry:
-    return registry_factory(env=dict(FAST), site_settings=LOOPBACK)
+def hooks_registry(
+    tmp_path_factory: pytest.TempPathFactory, database_factory: Callable[[], str | None]
+) -> Iterator[ThreadedApp]:
+    """The in-process app with the settings ``FAST`` gives a server; only the crash test below
+    needs a real one."""
+    with threaded_app(
+        tmp_path_factory.mktemp("hooks"),
+        database_factory(),
+        job_poll_seconds=0.2,
+        job_lease_seconds=5,
+        site_settings=LOOPBACK,
+    ) as app:
+        yield app
 
 
 def _org(client: httpx.Client) -> str:
@@ -66,7 +78,7 @@ def _wait_delivered(client: httpx.Client, hook_id: str, timeout: float = 60.0) -
     raise AssertionError(f"not delivered: {_deliveries(client, hook_id)}")
 
 
-def test_signed_delivery_and_scopes(hooks_registry: RunningRegistry, receiver: Receiver) -> None:
+def test_signed_delivery_and_scopes(hooks_registry: ThreadedApp, receiver: Receiver) -> None:
     tag = uuid.uuid4().hex[:8]
     with hooks_registry.client() as c:
         ns, other = _org(c), _org(c)
@@ -131,7 +143,7 @@ def test_signed_delivery_and_scopes(hooks_registry: RunningRegistry, receiver: R
         assert c.delete(f"/api/v0/webhooks/{everything['id']}").status_code == 404
 
 
-def test_update_and_test_endpoint(hooks_registry: RunningRegistry, receiver: Receiver) -> None:
+def test_update_and_test_endpoint(hooks_registry: ThreadedApp, receiver: Receiver) -> None:
     tag = uuid.uuid4().hex[:8]
     with hooks_registry.client() as c:
         ns = _org(c)
@@ -175,7 +187,7 @@ def test_update_and_test_endpoint(hooks_registry: RunningRegistry, receiver: Rec
 
 
 def test_failing_receiver_is_retried_until_it_recovers(
-    hooks_registry: RunningRegistry, receiver: Receiver
+    hooks_registry: ThreadedApp, receiver: Receiver
 ) -> None:
     tag = uuid.uuid4().hex[:8]
     path = f"/flaky-{tag}"
@@ -220,7 +232,7 @@ def test_server_killed_between_event_and_delivery(
         assert _wait_delivered(c, hook["id"])["responseCode"] == 200
 
 
-def test_permissions(hooks_registry: RunningRegistry, receiver: Receiver) -> None:
+def test_permissions(hooks_registry: ThreadedApp, receiver: Receiver) -> None:
     suffix = uuid.uuid4().hex[:6]
     alice, bob = f"alice{suffix}", f"bob{suffix}"
     with hooks_registry.client() as c:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from moorage.db.engine import Database
-from moorage.jobs import store
+from moorage.queue import jobs
 from tests.inprocess import InProcessApp
 
 
@@ -23,8 +23,8 @@ async def test_content_jobs_wait_while_read_only(inproc: InProcessApp) -> None:
     db = Database(inproc.settings.database_url)
     try:
         async with db.write() as conn:
-            gc = await store.enqueue(conn, "onlinegc", {})
-            sleeper = await store.enqueue(conn, "sleep", {"seconds": 0})
+            gc = await jobs.enqueue(conn, "onlinegc", {})
+            sleeper = await jobs.enqueue(conn, "sleep", {"seconds": 0})
     finally:
         await db.close()
     for _ in range(100):  # bounded: the harness polls every 0.2 s

@@ -54,12 +54,14 @@ class LdapServer:
     def ldaps_url(self) -> str:
         return f"ldaps://127.0.0.1:{self.ldaps_port}"
 
+    @contextlib.contextmanager
     def admin(self):  # type: ignore[no-untyped-def]
-        """An ldap3 connection bound as the directory's administrator (to change entries)."""
+        """An ldap3 connection bound as the directory's administrator (to change entries),
+        unbound (its socket closed) when the ``with`` block ends."""
         import ldap3
 
         server = ldap3.Server(self.url, get_info=ldap3.NONE, connect_timeout=5)
-        return ldap3.Connection(
+        conn = ldap3.Connection(
             server,
             ADMIN_DN,
             ADMIN_PASSWORD,
@@ -67,6 +69,11 @@ class LdapServer:
             receive_timeout=10,
             raise_exceptions=True,
         )
+        try:
+            yield conn
+        finally:
+            with contextlib.suppress(Exception):
+                conn.unbind()
 
     def stop(self) -> None:
         try:

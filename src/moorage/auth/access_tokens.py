@@ -35,16 +35,6 @@ class TokenInfo:
     created_at: Any
     last_used_at: Any
 
-    def wire(self) -> dict[str, Any]:
-        return {
-            "hashedToken": self.hashed,
-            "tokenLabel": self.label,
-            "isActive": self.is_active,
-            "creationTime": as_utc(self.created_at).isoformat(),
-            "lastUsed": as_utc(self.last_used_at).isoformat() if self.last_used_at else None,
-            "generatedBy": self.account_name,
-        }
-
 
 def _info(row: Any) -> TokenInfo:
     return TokenInfo(

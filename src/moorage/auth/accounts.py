@@ -40,22 +40,6 @@ class Account:
     is_imported: bool
     password_hash: str | None = None
 
-    def wire(self, *, with_email: bool = False) -> dict[str, Any]:
-        """The API's account object. The e-mail address is personal: only for system
-        administrators and the account itself (``with_email``)."""
-        out: dict[str, Any] = {
-            "id": str(self.id),
-            "name": self.name,
-            "fullName": self.full_name,
-            "isOrg": self.is_org,
-            "isAdmin": self.is_admin,
-            "isActive": self.is_active,
-            "isImported": self.is_imported,
-        }
-        if with_email:
-            out["email"] = self.email
-        return out
-
 
 @dataclass(frozen=True, slots=True)
 class Team:
@@ -64,15 +48,6 @@ class Team:
     org_name: str
     name: str
     description: str
-
-    def wire(self) -> dict[str, Any]:
-        return {
-            "id": str(self.id),
-            "orgID": str(self.org_id),
-            "name": self.name,
-            "description": self.description,
-            "type": "managed",
-        }
 
 
 def row_account(row: Any) -> Account:
@@ -355,17 +330,6 @@ async def owned_orgs(db: Database, user_id: int) -> list[Account]:
             .order_by(org.c.name)
         )
         return [row_account(r) for r in rows]
-
-
-async def is_org_owner(conn: Connection, org_id: int, user_id: int) -> bool:
-    row = (
-        await conn.execute(
-            select(t.org_members.c.is_owner).where(
-                and_(t.org_members.c.org_id == org_id, t.org_members.c.user_id == user_id)
-            )
-        )
-    ).first()
-    return bool(row and row.is_owner)
 
 
 # ---- teams ---------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ over budget an attempt is refused at once, before the secret is checked. The slo
 (Argon2, LDAP binds) run in a few slots per process, each re-reading the counters first, so
 parallel connections cannot run more guesses than the budget plus the slots in flight.
 
-With LDAP on (``moorage.auth.ldap``), an imported account signs in with its directory password
+With LDAP on (``moorage.auth.ldap.login``), an imported account signs in with its directory password
 (a bind as its DN), and a name the registry does not know yet may be provisioned from the
 directory at its first login. Local accounts keep their Argon2 hashes; access tokens work for
 both.
@@ -27,9 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hashlib
-import hmac
-import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -37,9 +34,10 @@ from typing import Any
 from sqlalchemy import and_, bindparam, exists, select, update
 
 from moorage.auth import access_tokens, accounts, throttle
-from moorage.auth.ldap import LdapService
+from moorage.auth.ldap.login import LdapService
 from moorage.auth.levels import Principal
 from moorage.auth.passwords import verify_password
+from moorage.auth.verified_cache import VerifiedCache
 from moorage.db import tables as t
 from moorage.db.engine import Database, as_utc, utcnow
 from moorage.errors import Denied, InvalidInput, Unauthorized
@@ -120,24 +118,16 @@ class Authenticator:
     def __init__(self, db: Database, directory: LdapService | None = None) -> None:
         self.db = db
         self.directory = directory
-        self._key = secrets.token_bytes(32)
-        self._verified: dict[bytes, float] = {}
+        # (password hash, secret) pairs Argon2 accepted: a new hash invalidates them.
+        self._verified: VerifiedCache[bool] = VerifiedCache(ttl=_CACHE_TTL, max_entries=_CACHE_MAX)
         self._slots = asyncio.Semaphore(SLOW_CHECKS)
         self._pruned = 0.0
 
-    def _cache_key(self, password_hash: str, secret: str) -> bytes:
-        return hmac.new(self._key, f"{password_hash}\0{secret}".encode(), hashlib.sha256).digest()
-
     def _cached(self, password_hash: str | None, secret: str) -> bool:
-        if password_hash is None:
-            return False
-        expiry = self._verified.get(self._cache_key(password_hash, secret))
-        return expiry is not None and expiry > time.monotonic()
+        return password_hash is not None and bool(self._verified.get(password_hash, secret))
 
     def _remember(self, password_hash: str, secret: str) -> None:
-        if len(self._verified) >= _CACHE_MAX:
-            self._verified.clear()
-        self._verified[self._cache_key(password_hash, secret)] = time.monotonic() + _CACHE_TTL
+        self._verified.put(password_hash, secret, value=True)
 
     async def check(self, name: str, secret: str, *, source: str | None) -> Principal:
         """The principal for ``name``/``secret`` from the client address ``source``;

@@ -128,7 +128,7 @@ async def _access_event(
         details={
             "team": team.name,
             "org": team.org_name,
-            "accessLevel": level.wire if level is not None else Level.NONE.wire,
+            "accessLevel": level.label if level is not None else Level.NONE.label,
         },
     )
 
@@ -145,9 +145,9 @@ async def set_repository_access(
         team = await accounts.require_team(conn, org_name, team_name)
         await conn.execute(
             db.insert(t.repository_team_access)
-            .values(repository_id=repository_id, team_id=team.id, level=level.wire)
+            .values(repository_id=repository_id, team_id=team.id, level=level.label)
             .on_conflict_do_update(
-                index_elements=["repository_id", "team_id"], set_={"level": level.wire}
+                index_elements=["repository_id", "team_id"], set_={"level": level.label}
             )
         )
         await _access_event(conn, repository_id, "", team, level, actor)
@@ -213,9 +213,9 @@ async def set_namespace_access(
         team = await accounts.require_team(conn, namespace, team_name)
         await conn.execute(
             db.insert(t.namespace_team_access)
-            .values(namespace=namespace, team_id=team.id, level=level.wire)
+            .values(namespace=namespace, team_id=team.id, level=level.label)
             .on_conflict_do_update(
-                index_elements=["namespace", "team_id"], set_={"level": level.wire}
+                index_elements=["namespace", "team_id"], set_={"level": level.label}
             )
         )
         await _access_event(conn, None, namespace, team, level, actor)

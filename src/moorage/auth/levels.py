@@ -19,7 +19,8 @@ class Level(enum.IntEnum):
     ADMIN = 3
 
     @property
-    def wire(self) -> str:
+    def label(self) -> str:
+        """DTR's name of the level (read-only, read-write, admin), as stored and sent."""
         return _WIRE[self]
 
     @classmethod

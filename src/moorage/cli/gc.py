@@ -5,7 +5,6 @@ with its plain summary: what was freed, what was kept and why."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from moorage.cli.options import add_common, settings_from, with_database
@@ -16,7 +15,7 @@ from moorage.registry import gc
 
 def cmd_gc(args: argparse.Namespace) -> int:
     from moorage.http.app import make_storage
-    from moorage.jobs.gc import options
+    from moorage.jobs.gc import options, report_json
     from moorage.registry.context import RegistryContext
 
     settings = settings_from(args)
@@ -38,7 +37,7 @@ def cmd_gc(args: argparse.Namespace) -> int:
         return await gc.collect(ctx, opts, progress=progress)
 
     report = with_database(settings, run)
-    print(json.dumps(report.wire(), sort_keys=True) if args.json else report.summary)
+    print(report_json(report) if args.json else report.summary)
     return 0
 
 

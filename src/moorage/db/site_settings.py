@@ -40,9 +40,6 @@ class SiteSettings(BaseModel):
         except ValueError as exc:
             raise ValueError(f"not a network in CIDR notation (10.0.0.0/8): {exc}") from exc
 
-    def wire(self) -> dict[str, Any]:
-        return self.model_dump(by_alias=True)
-
 
 # Built once: hot paths reuse the statement and its compiled form.
 _LOAD = select(t.site_settings.c.key, t.site_settings.c.value)
@@ -59,7 +56,7 @@ async def load(db: Database) -> SiteSettings:
 async def update(db: Database, changes: dict[str, Any]) -> SiteSettings:
     """Apply wire-named changes (unknown keys refused by validation) and return the result."""
     current = await load(db)
-    merged = SiteSettings.model_validate({**current.wire(), **changes})
+    merged = SiteSettings.model_validate({**current.model_dump(by_alias=True), **changes})
     if current.read_only_registry and merged.read_only_registry and merged != current:
         # Read-only mode holds every write but the one that ends it (moorage.http.gate).
         raise Unsupported("the registry is in read-only mode: turn readOnlyRegistry off first")

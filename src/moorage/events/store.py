@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
+from moorage.background import BackgroundLoop
 from moorage.db import site_settings
 from moorage.db import tables as t
 from moorage.db.engine import Connection, Database, as_utc, utcnow
@@ -145,23 +146,6 @@ class Event:
     published_at: dt.datetime
     details: dict[str, Any] = field(default_factory=dict)
 
-    def wire(self) -> dict[str, Any]:
-        return {
-            "id": str(self.id),
-            "type": self.type,
-            "publishedAt": self.published_at.astimezone(dt.UTC)
-            .isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"),
-            "actor": self.actor if self.actor is not None else ANONYMOUS,
-            "object": {"type": self.object_type, "id": self.object_id},
-            "target": {
-                "type": REPOSITORY,
-                "id": "" if self.repository_id is None else str(self.repository_id),
-                "name": self.repository,
-            },
-            "details": self.details,
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class EventFilter:
@@ -278,8 +262,9 @@ class _Pull:
 
 
 class PullBuffer:
-    """Pull events held in memory and written in batches by one background task, which also
-    compacts the history now and then."""
+    """Pull events held in memory and written in batches by one background loop (every
+    ``flush_interval``, at once when ``batch`` are pending, and a last time on ``stop``), which
+    also compacts the history now and then."""
 
     def __init__(
         self,
@@ -296,8 +281,15 @@ class PullBuffer:
         self.compact_interval = compact_interval
         self.limit = limit
         self._pending: list[_Pull] = []
-        self._full = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._next_compaction = 0.0
+        self._loop = BackgroundLoop(
+            "events",
+            self._pass,
+            interval=flush_interval,
+            final=self.flush,
+            logger=log,
+            failure="event history compaction failed",
+        )
 
     def pulled(self, repository: str, reference: str, digest: str, actor: str | None) -> None:
         """A manifest GET: no I/O here, ever (the pull path)."""
@@ -309,20 +301,15 @@ class PullBuffer:
             return  # the database is not keeping up; drop rather than grow without bound
         self._pending.append(item)
         if len(self._pending) >= self.batch:
-            self._full.set()
+            self._loop.poke()
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="moorage-events")
+        self._next_compaction = asyncio.get_running_loop().time() + min(self.compact_interval, 5.0)
+        self._loop.start()
 
     async def stop(self, grace: float = 10.0) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                await asyncio.wait_for(task, grace)
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.flush(), grace)
+        """Stop the task and write what is still pending."""
+        await self._loop.stop(grace)
 
     async def flush(self) -> int:
         """Write what is pending (repository names resolved in one query per batch)."""
@@ -370,26 +357,14 @@ class PullBuffer:
             written += len(items)
         return written
 
-    async def _loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        next_compaction = loop.time() + min(self.compact_interval, 5.0)
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._full.wait(), self.flush_interval)
-            self._full.clear()
-            try:
-                await self.flush()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("writing pull events failed; will retry")
-            if loop.time() >= next_compaction:
-                next_compaction = loop.time() + self.compact_interval
-                try:
-                    removed = await compact_by_settings(self.db)
-                    if removed:
-                        log.info("event history compacted", extra={"removed": removed})
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("event history compaction failed")
+    async def _pass(self) -> None:
+        try:
+            await self.flush()
+        except Exception:
+            log.exception("writing pull events failed; will retry")
+        now = asyncio.get_running_loop().time()
+        if now >= self._next_compaction:
+            self._next_compaction = now + self.compact_interval
+            removed = await compact_by_settings(self.db)
+            if removed:
+                log.info("event history compacted", extra={"removed": removed})

@@ -10,21 +10,22 @@ from starlette.routing import Mount, Route
 
 from moorage.auth.credentials import Authenticator
 from moorage.auth.jwt_tokens import TokenSigner
-from moorage.auth.ldap import LdapService, PeriodicSync
+from moorage.auth.ldap.login import LdapService
 from moorage.auth.secretbox import SecretBox
 from moorage.config import Settings
 from moorage.db.engine import Database
 from moorage.events.store import PullBuffer
 from moorage.http import ping, token, ui
-from moorage.http.access import AccessPolicy
 from moorage.http.accesslog import AccessLog
 from moorage.http.api.app import api_v0, enzi_v0
 from moorage.http.authn import RbacAuthorizer
 from moorage.http.gate import RequestGate
 from moorage.http.proxies import TrustedProxies
 from moorage.http.v2 import routes as v2
+from moorage.jobs import ldapsync
 from moorage.jobs.runner import JobRunner
 from moorage.registry.context import RegistryContext
+from moorage.services.access import AccessPolicy
 from moorage.storage.base import StorageDriver
 from moorage.storage.filesystem import FilesystemDriver
 from moorage.webhooks.dispatch import Dispatcher
@@ -57,9 +58,9 @@ def create_app(settings: Settings) -> AccessLog:
         )
         app.state.events = pulls
         pulls.start()
-        periodic = PeriodicSync(directory)
-        app.state.ldap_periodic = periodic
-        periodic.start()
+        # The periodic LDAP sync is the ldapsync cron: in step with the settings (a database
+        # written before crons followed them gets its cron here).
+        await ldapsync.schedule(db)
         runner = None
         if settings.job_workers > 0:
             runner = JobRunner(
@@ -80,7 +81,6 @@ def create_app(settings: Settings) -> AccessLog:
             await dispatcher.stop()
             if runner is not None:
                 await runner.stop()
-            await periodic.stop()
             await pulls.stop()
             await db.close()
 

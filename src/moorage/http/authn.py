@@ -24,13 +24,15 @@ from moorage.auth import grants
 from moorage.auth.credentials import Authenticator
 from moorage.auth.jwt_tokens import TokenSigner
 from moorage.auth.levels import ANONYMOUS, Principal
+from moorage.auth.verified_cache import VerifiedCache
 from moorage.config import Settings
 from moorage.db import site_settings
 from moorage.errors import Denied, NameUnknown, Unauthorized, Unsupported
-from moorage.http.access import CHALLENGE_EXTRA, AccessPolicy, Refusal
-from moorage.http.authz import Access
+from moorage.http.authz import CHALLENGE_EXTRA, Access
+from moorage.services.access import AccessPolicy, Refusal
 
 _VERIFIED_MAX = 10_000
+_VERIFIED_TTL = 24 * 3600.0  # at most; a token's own expiry comes first
 
 
 def realm(request: Request, settings: Settings) -> str:
@@ -76,20 +78,21 @@ class RbacAuthorizer:
         self.authenticator = authenticator
         self.signer = signer
         self.settings = settings
-        self._verified: dict[str, dict[str, Any]] = {}
+        # Keyed by the token's HMAC, until the token expires (wall clock, as its ``exp``).
+        self._verified: VerifiedCache[dict[str, Any]] = VerifiedCache(
+            ttl=_VERIFIED_TTL, max_entries=_VERIFIED_MAX, clock=time.time
+        )
 
     def _verified_claims(self, token: str) -> dict[str, Any]:
         """Verify a bearer token, remembering the result until the token expires: clients send
         the same token on every request, and an RSA verification costs more than the rest."""
         cached = self._verified.get(token)
         if cached is not None:
-            if cached.get("exp", 0) > time.time():
-                return cached
-            del self._verified[token]
+            return cached
         claims = self.signer.verify(token, self.settings.token_service)
-        if len(self._verified) >= _VERIFIED_MAX:
-            self._verified.clear()
-        self._verified[token] = claims
+        expires = claims.get("exp", 0)
+        if isinstance(expires, int | float):
+            self._verified.put(token, value=claims, expires_at=float(expires))
         return claims
 
     def challenge(self, request: Request, access: Access | None, error: str | None = None) -> str:

@@ -29,6 +29,10 @@ class Access:
         return f"{self.type}:{self.name}:{','.join(sorted(self.actions))}"
 
 
+# ``request.scope`` key: further scopes (``Access``) a 401 challenge names beside the one
+# refused, e.g. the source repository of a cross-repository mount.
+CHALLENGE_EXTRA = "moorage.challenge_scopes"
+
 CATALOG = Access("registry", "catalog", frozenset({"*"}))
 # ``GET /v2/``: any authenticated caller (it is how clients discover the token service).
 BASE = Access("registry", "base", frozenset())

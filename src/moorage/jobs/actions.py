@@ -1,56 +1,11 @@
-"""Action names → the coroutines that run them, and what a running job may use."""
+"""Action names → the coroutines that run them."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
-from typing import Any
 
-from moorage.db.engine import Database
-from moorage.jobs import store
-from moorage.registry.context import RegistryContext
-
-
-@dataclass
-class JobContext:
-    """Handed to an action: its job, the registry, a log that readers see while it runs, and
-    the signals to stop (cancellation asked, deadline near, the worker shutting down)."""
-
-    job: store.Job
-    registry: RegistryContext
-    worker: str
-    deadline: float | None = None  # time.monotonic() after which the action should stop
-    stop_requested: bool = False
-    _line: int = field(default=0)
-
-    @property
-    def db(self) -> Database:
-        return self.registry.db
-
-    @property
-    def parameters(self) -> dict[str, Any]:
-        return self.job.parameters
-
-    async def log(self, message: str) -> None:
-        self._line += 1
-        await store.append_log(self.db, self.job.id, self._line, message)
-
-    def time_left(self) -> float | None:
-        return None if self.deadline is None else self.deadline - time.monotonic()
-
-    def should_stop(self) -> bool:
-        left = self.time_left()
-        return self.stop_requested or (left is not None and left <= 0)
-
-
-Action = Callable[[JobContext], Coroutine[Any, Any, None]]
-
-
-class RetryLater(Exception):
-    """An action's attempt failed and the same job row should run again after the backoff
-    (``store.finish(in_place=True)``) while attempts are left; the message is the job's error."""
+from moorage.jobs.context import Action, JobContext
 
 
 async def sleep_action(ctx: JobContext) -> None:
@@ -93,6 +48,12 @@ async def uploadpurge_action(ctx: JobContext) -> None:
     await run(ctx)
 
 
+async def ldapsync_action(ctx: JobContext) -> None:
+    from moorage.jobs.ldapsync import run
+
+    await run(ctx)
+
+
 def builtin_actions() -> dict[str, Action]:
     return {
         "onlinegc": onlinegc_action,
@@ -100,6 +61,7 @@ def builtin_actions() -> dict[str, Action]:
         "webhook": webhook_action,
         "tagprune": tagprune_action,
         "uploadpurge": uploadpurge_action,
+        "ldapsync": ldapsync_action,
     }
 
 

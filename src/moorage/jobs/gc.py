@@ -10,6 +10,7 @@ line is the run's plain summary (what was freed, what was kept and why) and its 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import time
@@ -17,11 +18,23 @@ from typing import Any
 
 from moorage.db import site_settings
 from moorage.errors import InvalidInput
-from moorage.jobs.actions import JobContext
+from moorage.jobs.context import JobContext
 from moorage.registry import gc
 
 DEFAULT_GRACE = 3600  # shown in the UI's GC form
 DEFAULT_UPLOAD_AGE = 86400
+
+
+def report_json(report: gc.GcReport) -> str:
+    """The report's numbers as one JSON object with camelCase keys (the job's log lines and
+    ``moorage gc --json``)."""
+    fields = {_camel(k): v for k, v in dataclasses.asdict(report).items()}
+    return json.dumps(fields, sort_keys=True)
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.title() for p in rest)
 
 
 def _seconds(params: dict[str, Any], key: str, default: float | None) -> float | None:
@@ -70,7 +83,7 @@ async def run(ctx: JobContext) -> None:
         # At most about one line a second, and every phase's end.
         if message.startswith("phase") or time.monotonic() - last >= 1.0:
             last = time.monotonic()
-            await ctx.log(f"{message}: {json.dumps(report.wire(), sort_keys=True)}")
+            await ctx.log(f"{message}: {report_json(report)}")
 
     await ctx.log(
         "online GC "
@@ -84,5 +97,5 @@ async def run(ctx: JobContext) -> None:
     # The last line: the plain summary (what was freed, what was kept and why), then the numbers.
     await ctx.log(
         f"{'stopped' if report.stopped else 'finished'}: {report.summary}; "
-        f"result {json.dumps(report.wire(), sort_keys=True)}"
+        f"result {report_json(report)}"
     )

@@ -19,9 +19,11 @@ import os
 import socket
 import time
 
+from moorage.background import BackgroundLoop
 from moorage.db import site_settings
-from moorage.jobs import store
-from moorage.jobs.actions import CHANGES_CONTENT, Action, JobContext, RetryLater, builtin_actions
+from moorage.jobs.actions import CHANGES_CONTENT, builtin_actions
+from moorage.jobs.context import Action, JobContext, RetryLater
+from moorage.queue import crons, job_logs, jobs, leases, workers
 from moorage.registry.context import RegistryContext
 
 log = logging.getLogger("moorage.jobs")
@@ -53,93 +55,89 @@ class JobRunner:
         self.worker = worker or worker_name()
         self.actions = actions if actions is not None else builtin_actions()
         self._running: dict[str, asyncio.Task[None]] = {}
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._last_beat = 0.0
+        self._last_compaction = 0.0
+        self._loop = BackgroundLoop(
+            "job-runner",
+            self._pass,
+            interval=poll_seconds,
+            final=self._stop_jobs,
+            logger=log,
+            failure="job runner pass failed",
+        )
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="moorage-job-runner")
+        self._last_beat = 0.0
+        self._last_compaction = time.monotonic() - COMPACT_EVERY / 2  # not every process at start
+        self._loop.start()
 
     def poke(self) -> None:
         """Look for work now (a job was just queued here)."""
-        self._wake.set()
+        self._loop.poke()
 
     async def stop(self, grace: float = 15.0) -> None:
-        task, self._task = self._task, None
-        if task is None:
-            return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-            await asyncio.wait_for(task, grace)
+        await self._loop.stop(grace)
+
+    async def _stop_jobs(self) -> None:
+        """The loop's final step: this worker's jobs stop (recorded ``worker_dead``)."""
         running = list(self._running.values())
         for job_task in running:
             job_task.cancel()
         if running:
-            await asyncio.wait(running, timeout=grace)
+            await asyncio.wait(running, timeout=STOP_GRACE * 2)
         with contextlib.suppress(Exception):
-            await store.heartbeat(self.ctx.db, self.worker, self.capacity, "stopped")
+            await workers.heartbeat(self.ctx.db, self.worker, self.capacity, "stopped")
         log.debug("job runner stopped", extra={"worker": self.worker})
 
-    async def _loop(self) -> None:
+    async def _pass(self) -> None:
         db = self.ctx.db
-        last_beat = 0.0
-        last_compaction = time.monotonic() - COMPACT_EVERY / 2  # not every process at start
-        while True:
-            try:
-                if time.monotonic() - last_beat >= HEARTBEAT_EVERY:
-                    await store.heartbeat(db, self.worker, self.capacity)
-                    last_beat = time.monotonic()
-                dead = await store.reap(db)
-                if dead:
-                    log.warning("jobs of a dead worker queued again", extra={"jobs": dead})
-                await store.fire_due_crons(db)
-                if time.monotonic() - last_compaction >= COMPACT_EVERY:
-                    last_compaction = time.monotonic()
-                    await self._compact()
-                actions = list(self.actions)
-                if (await site_settings.load(db)).read_only_registry:
-                    actions = [a for a in actions if a not in CHANGES_CONTENT]
-                while len(self._running) < self.capacity and await store.has_work(db, actions):
-                    job = await store.claim(db, self.worker, self.lease, actions)
-                    if job is None:
-                        break
-                    self._spawn(job)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("job runner pass failed")
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll)
+        if time.monotonic() - self._last_beat >= HEARTBEAT_EVERY:
+            await workers.heartbeat(db, self.worker, self.capacity)
+            self._last_beat = time.monotonic()
+        dead = await leases.reap(db)
+        if dead:
+            log.warning("jobs of a dead worker queued again", extra={"jobs": dead})
+        await crons.fire_due(db)
+        if time.monotonic() - self._last_compaction >= COMPACT_EVERY:
+            self._last_compaction = time.monotonic()
+            await self._compact()
+        actions = list(self.actions)
+        if (await site_settings.load(db)).read_only_registry:
+            actions = [a for a in actions if a not in CHANGES_CONTENT]
+        while len(self._running) < self.capacity and await leases.has_work(db, actions):
+            job = await leases.claim(db, self.worker, self.lease, actions)
+            if job is None:
+                break
+            self._spawn(job)
 
     async def _compact(self) -> None:
         """History compaction (``jobHistoryCompactionDays``, ``jobHistoryMaxCount``)."""
         settings = await site_settings.load(self.ctx.db)
         if settings.job_history_compaction_days > 0:
-            removed = await store.compact(
+            removed = await jobs.compact(
                 self.ctx.db,
                 max_age=dt.timedelta(days=settings.job_history_compaction_days),
                 keep=settings.job_history_max_count,
             )
             if removed:
                 log.info("job history compacted", extra={"removed": removed})
-        await store.forget_workers(self.ctx.db, older_than=dt.timedelta(days=1))
+        await workers.forget(self.ctx.db, older_than=dt.timedelta(days=1))
 
-    def _spawn(self, job: store.Job) -> None:
+    def _spawn(self, job: jobs.Job) -> None:
         task = asyncio.create_task(self._execute(job), name=f"moorage-job-{job.id}")
         self._running[job.id] = task
 
         def done(_: asyncio.Task[None]) -> None:
             self._running.pop(job.id, None)
-            self._wake.set()
+            self._loop.poke()
 
         task.add_done_callback(done)
 
-    async def _execute(self, job: store.Job) -> None:
+    async def _execute(self, job: jobs.Job) -> None:
         db = self.ctx.db
         deadline = time.monotonic() + job.deadline_seconds if job.deadline_seconds else None
         # A job retried in place (RetryLater) goes on with its earlier log lines.
-        first = await store.last_log_line(db, job.id) if job.attempt > 1 else 0
+        first = await job_logs.last_line(db, job.id) if job.attempt > 1 else 0
         jctx = JobContext(
             job=job, registry=self.ctx, worker=self.worker, deadline=deadline, _line=first
         )
@@ -160,7 +158,7 @@ class JobRunner:
                 if finished:
                     break
                 try:
-                    state = await store.renew(db, job.id, self.worker, self.lease)
+                    state = await leases.renew(db, job.id, self.worker, self.lease)
                 except Exception:
                     log.exception("lease renewal failed", extra={"job": job.id})
                     continue
@@ -192,12 +190,12 @@ class JobRunner:
                 await _stop(task, jctx)
             with contextlib.suppress(Exception):
                 await jctx.log("the worker shut down")
-                await store.finish(db, job, self.worker, "worker_dead", "the worker shut down")
+                await leases.finish(db, job, self.worker, "worker_dead", "the worker shut down")
             raise
         except Exception as exc:
             status, error = "errored", f"{type(exc).__name__}: {exc}"
             log.exception("job failed", extra={"job": job.id})
-        await store.finish(db, job, self.worker, status, error, in_place=in_place)
+        await leases.finish(db, job, self.worker, status, error, in_place=in_place)
         log.info("job finished", extra={"job": job.id, "status": status})
 
 

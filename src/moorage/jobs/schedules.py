@@ -1,38 +1,9 @@
-"""Cron expressions (croniter): five fields, or six with seconds first as DTR's (robfig/cron)."""
+"""The crons every installation starts with (cron expressions: ``moorage.queue.crons``)."""
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
-
-from croniter import croniter
-
-from moorage.errors import InvalidInput
-
-
-def _seconds_first(expression: str) -> bool:
-    return len(expression.split()) == 6
-
-
-def validate(expression: str) -> str:
-    expression = " ".join(expression.split())
-    fields = len(expression.split())
-    if fields not in (5, 6) or not croniter.is_valid(
-        expression, second_at_beginning=_seconds_first(expression)
-    ):
-        raise InvalidInput(
-            "schedule must be a cron expression of 5 fields, or 6 with seconds first",
-            detail={"schedule": expression[:255]},
-        )
-    return expression
-
-
-def next_run(expression: str, after: dt.datetime) -> dt.datetime:
-    """The first time strictly after ``after`` the expression names (UTC)."""
-    it = croniter(expression, after, second_at_beginning=_seconds_first(expression))
-    nxt: dt.datetime = it.get_next(dt.datetime)
-    return nxt if nxt.tzinfo else nxt.replace(tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@ webhook dispatcher when it sees a ``TAG_PUSH`` to a repository that has them).""
 
 from __future__ import annotations
 
-from moorage.jobs.actions import JobContext
+from moorage.jobs.context import JobContext
 from moorage.registry import pruning
 
 

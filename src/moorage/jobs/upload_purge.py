@@ -11,7 +11,7 @@ import datetime as dt
 from typing import Any
 
 from moorage.errors import InvalidInput
-from moorage.jobs.actions import JobContext
+from moorage.jobs.context import JobContext
 from moorage.registry import upload_limits
 
 

@@ -6,7 +6,7 @@ one job row. A failed attempt asks the runner to run the same row again after th
 from __future__ import annotations
 
 from moorage.auth.secretbox import SecretBox
-from moorage.jobs.actions import JobContext, RetryLater
+from moorage.jobs.context import JobContext, RetryLater
 from moorage.webhooks import delivery
 
 

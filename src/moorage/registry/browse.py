@@ -63,13 +63,13 @@ class ImageDetails:
     digest: str
     media_type: str
     size: int
+    created_at: dt.datetime
     config_media_type: str = ""
     config_digest: str = ""
     os: str = ""
     architecture: str = ""
     variant: str = ""
     author: str = ""
-    created_at: str = ""
     layers: list[dict[str, Any]] = field(default_factory=list)
     dockerfile: list[dict[str, Any]] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
@@ -95,29 +95,6 @@ class ImageDetails:
     def kind(self) -> str:
         """What the manifest is, in words: its artifact type, or the config's media type."""
         return self.artifact_type or (self.config_media_type if self.is_artifact else "")
-
-    def wire(self) -> dict[str, Any]:
-        return {
-            "digest": self.digest,
-            "mediaType": self.media_type,
-            "configMediaType": self.config_media_type,
-            "configDigest": self.config_digest,
-            "size": self.size,
-            "createdAt": self.created_at,
-            "os": self.os,
-            "architecture": self.architecture,
-            "variant": self.variant,
-            "author": self.author,
-            "labels": self.labels,
-            "layers": self.layers,
-            "dockerfile": self.dockerfile,
-            **({"artifactType": self.kind} if self.is_artifact else {}),
-            **({"subject": self.subject} if self.subject else {}),
-        }
-
-
-def iso(value: dt.datetime) -> str:
-    return as_utc(value).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _bytewise(ctx: RegistryContext, column: ColumnElement[str]) -> ColumnElement[str]:
@@ -409,7 +386,7 @@ async def image_details(
         media_type=media_type,
         size=sum(int(layer["size"]) for layer in layers) if layers else len(payload),
         layers=layers,
-        created_at=iso(created_at),
+        created_at=as_utc(created_at),
         artifact_type=str(doc.get("artifactType") or ""),
     )
     subject = doc.get("subject")

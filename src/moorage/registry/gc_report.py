@@ -1,4 +1,4 @@
-"""What a GC run did and kept, as numbers (``GcReport.wire``) and as one plain sentence
+"""What a GC run did and kept, as numbers (``GcReport``'s fields) and as one plain sentence
 (``summary``) for the job's log, the UI's job page and ``moorage gc``.
 
 A run right after an image is deleted frees nothing: its blobs wait for the grace period (they
@@ -9,7 +9,7 @@ says so, with the time after which a run frees them.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import and_, exists, false, func, or_, select
@@ -49,15 +49,6 @@ class GcReport:
     seconds: float = 0.0
     phases: list[str] = field(default_factory=list)
     summary: str = ""
-
-    def wire(self) -> dict[str, Any]:
-        out = asdict(self)
-        return {_camel(k): v for k, v in out.items()}
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(p.title() for p in rest)
 
 
 def size(n: int) -> str:

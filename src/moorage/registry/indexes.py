@@ -58,7 +58,7 @@ class IndexChild:
     def platform(self) -> str:
         return "/".join(p for p in (self.os, self.architecture, self.variant) if p) or "unknown"
 
-    def platform_wire(self) -> dict[str, str]:
+    def platform_fields(self) -> dict[str, str]:
         out = {"os": self.os, "architecture": self.architecture}
         if self.variant:
             out["variant"] = self.variant
@@ -182,7 +182,7 @@ async def platform_images(
         media_type, _, _, payload, created_at = found
         out.append(
             await image_details(
-                configs, child.digest, media_type, payload, created_at, child.platform_wire()
+                configs, child.digest, media_type, payload, created_at, child.platform_fields()
             )
         )
     if not out and start == 0 and nxt is None:  # an index of nothing stored here: itself

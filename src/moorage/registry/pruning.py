@@ -38,9 +38,6 @@ class Rule:
     operator: str
     values: tuple[str, ...]
 
-    def wire(self) -> dict[str, Any]:
-        return {"field": self.field, "operator": self.operator, "values": list(self.values)}
-
     def matches(self, tag: str, updated_at: dt.datetime, now: dt.datetime) -> bool:
         if self.field == "tag":
             op = self.operator
@@ -98,11 +95,15 @@ class Policy:
     enabled: bool
     rules: list[Rule]
 
-    def wire(self) -> dict[str, Any]:
-        return {"id": self.id, "enabled": self.enabled, "rules": [r.wire() for r in self.rules]}
-
     def prunes(self, tag: str, updated_at: dt.datetime, now: dt.datetime) -> bool:
         return bool(self.rules) and all(r.matches(tag, updated_at, now) for r in self.rules)
+
+
+def _stored_rules(rules: list[Rule]) -> str:
+    """The rules as the ``rules`` column holds them."""
+    return json.dumps(
+        [{"field": r.field, "operator": r.operator, "values": list(r.values)} for r in rules]
+    )
 
 
 def _policy(row: Any) -> Policy:
@@ -132,7 +133,7 @@ async def create(db: Database, repository_id: int, enabled: bool, rules: list[Ru
                 id=policy.id,
                 repository_id=repository_id,
                 enabled=enabled,
-                rules=json.dumps([r.wire() for r in rules]),
+                rules=_stored_rules(rules),
                 created_at=utcnow(),
             )
         )
@@ -162,7 +163,7 @@ async def replace_all(
                     id=str(uuid.uuid4()),
                     repository_id=repository_id,
                     enabled=enabled,
-                    rules=json.dumps([r.wire() for r in rules]),
+                    rules=_stored_rules(rules),
                     created_at=utcnow(),
                 )
             )
@@ -198,8 +199,9 @@ async def plan(
     policies: list[Policy] | None = None,
     *,
     with_limit: bool = True,
-) -> list[dict[str, Any]]:
-    """Dry run: the tags that would be pruned now (``policies`` None: the stored ones)."""
+) -> list[tuple[str, dt.datetime]]:
+    """Dry run: the tags that would be pruned now, each with when it was last updated
+    (``policies`` None: the stored ones)."""
     async with db.read() as conn:
         tags = await _tags(conn, repository_id)
         repo = (
@@ -217,7 +219,7 @@ async def plan(
     now = utcnow()
     stamps = dict(tags)
     return [
-        {"name": name, "updatedAt": stamps[name].isoformat().replace("+00:00", "Z")}
+        (name, stamps[name])
         for name in select_prunable(tags, policies, int(limit or 0) if with_limit else 0, now)
     ]
 

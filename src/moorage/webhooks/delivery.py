@@ -8,6 +8,7 @@ changed since the hook was made); the POST then goes to the very addresses that 
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import json
 import logging
@@ -19,11 +20,11 @@ from sqlalchemy import select, update
 
 from moorage.auth.secretbox import SecretBox
 from moorage.db import tables as t
-from moorage.db.engine import Database, utcnow
+from moorage.db.engine import Database, as_utc, utcnow
 from moorage.errors import InvalidInput
 from moorage.remote import outbound
 from moorage.webhooks import hooks
-from moorage.webhooks.payloads import headers, iso, sample_payload
+from moorage.webhooks.payloads import headers, sample_payload
 
 log = logging.getLogger("moorage.webhooks")
 
@@ -44,6 +45,41 @@ class Outcome:
     result: Result
     code: int | None = None
     error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SampleOutcome:
+    """What the test POST got back (``error`` empty when delivered)."""
+
+    response_code: int | None
+    error: str
+    delivered: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    attempt: int
+    status: str
+    response_code: int | None
+    error: str
+    at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One delivery of one event (or test) to one hook, with its attempts."""
+
+    id: str
+    webhook_id: str
+    event_id: str
+    status: str
+    attempts: int
+    response_code: int | None
+    error: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    payload: dict[str, Any]
+    history: list[Attempt]
 
 
 async def _record(
@@ -140,7 +176,7 @@ async def attempt(
 
 async def send_test(
     db: Database, *, event_type: str, endpoint: str, tls_cert: str | None, secret: str | None
-) -> dict[str, Any]:
+) -> SampleOutcome:
     """POST a sample payload now. A refused endpoint raises before anything is sent, with the
     same answer whatever is (or is not) listening there."""
     hooks.validate_type(event_type)
@@ -155,14 +191,10 @@ async def send_test(
         seconds=TIMEOUT,
         max_response=MAX_RESPONSE,
     )
-    return {
-        "responseCode": answer.code,
-        "error": answer.error or "",
-        "delivered": answer.error is None,
-    }
+    return SampleOutcome(answer.code, answer.error or "", answer.error is None)
 
 
-async def history(db: Database, webhook_id: str, limit: int = 100) -> list[dict[str, Any]]:
+async def history(db: Database, webhook_id: str, limit: int = 100) -> list[Delivery]:
     """A hook's deliveries, newest first, each with its attempts."""
     await hooks.get(db, webhook_id)
     d = t.webhook_deliveries
@@ -175,44 +207,38 @@ async def history(db: Database, webhook_id: str, limit: int = 100) -> list[dict[
                 .limit(limit)
             )
         )
-    return [await _delivery_wire(db, row) for row in rows]
+    return [await _delivery(db, row) for row in rows]
 
 
-async def attempts(db: Database, delivery_id: str) -> list[dict[str, Any]]:
+async def attempts(db: Database, delivery_id: str) -> list[Attempt]:
     a = t.webhook_attempts
     async with db.read() as conn:
         tries = await conn.execute(
             select(a).where(a.c.delivery_id == delivery_id).order_by(a.c.attempt, a.c.id)
         )
         return [
-            {
-                "attempt": int(x.attempt),
-                "status": x.status,
-                "responseCode": x.response_code,
-                "error": x.error or "",
-                "at": iso(x.at),
-            }
+            Attempt(int(x.attempt), x.status, x.response_code, x.error or "", as_utc(x.at))
             for x in tries
         ]
 
 
-async def _delivery_wire(db: Database, row: Any) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "webhookID": row.webhook_id,
-        "eventID": "" if row.event_id is None else str(row.event_id),
-        "status": row.status,
-        "attempts": int(row.attempts),
-        "responseCode": row.response_code,
-        "error": row.error or "",
-        "createdAt": iso(row.created_at),
-        "updatedAt": iso(row.updated_at),
-        "payload": json.loads(row.payload),
-        "history": await attempts(db, row.id),
-    }
+async def _delivery(db: Database, row: Any) -> Delivery:
+    return Delivery(
+        id=row.id,
+        webhook_id=row.webhook_id,
+        event_id="" if row.event_id is None else str(row.event_id),
+        status=row.status,
+        attempts=int(row.attempts),
+        response_code=row.response_code,
+        error=row.error or "",
+        created_at=as_utc(row.created_at),
+        updated_at=as_utc(row.updated_at),
+        payload=json.loads(row.payload),
+        history=await attempts(db, row.id),
+    )
 
 
-async def find(db: Database, delivery_id: str) -> dict[str, Any] | None:
+async def find(db: Database, delivery_id: str) -> Delivery | None:
     """One delivery with its attempts (the Jobs page's detail of a ``webhook`` job)."""
     async with db.read() as conn:
         row = (
@@ -220,4 +246,4 @@ async def find(db: Database, delivery_id: str) -> dict[str, Any] | None:
                 select(t.webhook_deliveries).where(t.webhook_deliveries.c.id == delivery_id)
             )
         ).first()
-    return None if row is None else await _delivery_wire(db, row)
+    return None if row is None else await _delivery(db, row)

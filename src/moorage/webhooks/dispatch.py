@@ -15,8 +15,6 @@ already visible. The dispatcher stops at such a gap until the gap is ``GAP_WAIT`
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import json
 import logging
@@ -26,10 +24,11 @@ from typing import Any
 
 from sqlalchemy import and_, select, update
 
+from moorage.background import BackgroundLoop
 from moorage.db import tables as t
 from moorage.db.engine import Connection, Database, as_utc, utcnow
 from moorage.events import store as events
-from moorage.jobs import store as jobs
+from moorage.queue import jobs
 from moorage.webhooks.hooks import CURSOR, Webhook, ensure_cursor, row_webhook
 from moorage.webhooks.payloads import key_matches, payload, type_matches
 
@@ -152,7 +151,8 @@ async def enqueue(
 
 
 class Dispatcher:
-    """Runs ``dispatch_once`` every ``interval`` seconds in the background."""
+    """Runs ``dispatch_once`` every ``interval`` seconds in the background; ``poke`` (the job
+    runner's) is called when a pass queued deliveries."""
 
     def __init__(
         self, db: Database, interval: float = 0.5, poke: Callable[[], None] | None = None
@@ -160,27 +160,20 @@ class Dispatcher:
         self.db = db
         self.interval = interval
         self.poke = poke
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop(
+            "webhook-dispatcher",
+            self._pass,
+            interval=interval,
+            logger=log,
+            failure="webhook dispatch failed",
+        )
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="moorage-webhook-dispatcher")
+        self._loop.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is None:
-            return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-            await asyncio.wait_for(task, 10.0)
+        await self._loop.stop()
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                if await dispatch_once(self.db) and self.poke is not None:
-                    self.poke()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("webhook dispatch failed")
-            await asyncio.sleep(self.interval)
+    async def _pass(self) -> None:
+        if await dispatch_once(self.db) and self.poke is not None:
+            self.poke()

@@ -32,7 +32,7 @@ from moorage.errors import InvalidInput, NotFound
 from moorage.registry import repositories
 from moorage.remote import outbound
 from moorage.remote.addresses import parse_networks
-from moorage.webhooks.payloads import TYPES, iso
+from moorage.webhooks.payloads import TYPES
 
 CURSOR = "webhooks"
 SETTING = "webhookAllowedNetworks"
@@ -55,20 +55,6 @@ class Webhook:
     created_by_id: int | None
     created_at: dt.datetime
     inactive_reason: str | None = None
-
-    def wire(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "type": self.type,
-            "key": self.key,
-            "endpoint": self.endpoint,
-            "tlsCert": self.tls_cert or "",
-            "authenticated": self.secret_sealed is not None,
-            "inactive": not self.active,
-            "inactiveReason": "" if self.active else (self.inactive_reason or ""),
-            "createdBy": self.created_by or "",
-            "createdAt": iso(self.created_at),
-        }
 
 
 def row_webhook(row: Any) -> Webhook:

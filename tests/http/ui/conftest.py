@@ -1,4 +1,5 @@
-"""Signed-in web UI clients against a real ``moorage serve``, and a world of users and teams."""
+"""Signed-in web UI clients (a real ``moorage serve`` or the in-process app), and a world of
+users and teams."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 from tests.auth.world import World
 from tests.conftest import RunningRegistry
+from tests.inprocess import ThreadedApp
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
@@ -21,13 +23,15 @@ def csrf_of(page: httpx.Response) -> str:
     return found.group(1)
 
 
-def browser(registry: RunningRegistry) -> httpx.Client:
+def browser(registry: RunningRegistry | ThreadedApp) -> httpx.Client:
     """An httpx client that behaves like a browser: cookies kept, no credentials sent."""
-    return httpx.Client(base_url=registry.url, timeout=30.0, follow_redirects=False)
+    return registry.client(auth=None, timeout=30.0, follow_redirects=False)
 
 
 @contextlib.contextmanager
-def sign_in(registry: RunningRegistry, user: str, password: str) -> Iterator[httpx.Client]:
+def sign_in(
+    registry: RunningRegistry | ThreadedApp, user: str, password: str
+) -> Iterator[httpx.Client]:
     with browser(registry) as client:
         form = client.get("/login")
         assert form.status_code == 200
@@ -40,7 +44,7 @@ def sign_in(registry: RunningRegistry, user: str, password: str) -> Iterator[htt
 
 
 @pytest.fixture(scope="module")
-def world(registry: RunningRegistry) -> World:
+def world(registry: RunningRegistry | ThreadedApp) -> World:
     with registry.client(auth=None) as c:
         built = World(c, registry.admin).build()
     return built

@@ -7,10 +7,18 @@ from __future__ import annotations
 import uuid
 
 import httpx
+import pytest
 
 from tests.auth.world import PASSWORD, World
-from tests.conftest import ADMIN, RunningRegistry
+from tests.conftest import ADMIN
 from tests.http.ui.conftest import csrf_of, sign_in
+from tests.inprocess import ThreadedApp
+
+
+@pytest.fixture(scope="module")
+def registry(app_registry: ThreadedApp) -> ThreadedApp:
+    """No server is under test here: the in-process app stands in for one."""
+    return app_registry
 
 
 def _new_user(client: httpx.Client, prefix: str) -> str:
@@ -31,7 +39,7 @@ def _signed_out(c: httpx.Client) -> bool:
 
 
 def test_a_new_password_through_the_api_ends_ui_sessions(
-    registry: RunningRegistry, client: httpx.Client
+    registry: ThreadedApp, client: httpx.Client
 ) -> None:
     user = _new_user(client, "pw")
     with sign_in(registry, user, PASSWORD) as c, sign_in(registry, user, PASSWORD) as other:
@@ -55,7 +63,7 @@ def test_a_new_password_through_the_api_ends_ui_sessions(
 
 
 def test_deactivation_through_the_api_ends_ui_sessions(
-    registry: RunningRegistry, client: httpx.Client
+    registry: ThreadedApp, client: httpx.Client
 ) -> None:
     user = _new_user(client, "off")
     with sign_in(registry, user, PASSWORD) as c:
@@ -68,7 +76,7 @@ def test_deactivation_through_the_api_ends_ui_sessions(
 
 
 def test_administrators_edit_deactivate_and_delete_users(
-    registry: RunningRegistry, world: World, client: httpx.Client
+    registry: ThreadedApp, world: World, client: httpx.Client
 ) -> None:
     user = _new_user(client, "edited")
     page = f"/admin/users/{user}"
@@ -99,7 +107,7 @@ def test_administrators_edit_deactivate_and_delete_users(
         assert r.status_code == 303
         assert client.get(f"/enzi/v0/accounts/{user}").json()["isActive"] is False
         assert _signed_out(victim)
-        with httpx.Client(base_url=registry.url, timeout=30.0) as anon:
+        with registry.client(auth=None, timeout=30.0) as anon:
             assert anon.get("/api/v0/repositories", auth=(user, PASSWORD)).status_code == 401
         # Reactivated with a new password: only the new password signs in.
         r = admin.post(
@@ -146,7 +154,7 @@ def test_administrators_edit_deactivate_and_delete_users(
 
 
 def test_organization_owners_manage_members_teams_and_namespace_access(
-    registry: RunningRegistry, world: World, client: httpx.Client
+    registry: ThreadedApp, world: World, client: httpx.Client
 ) -> None:
     org = world.name("uiorg")
     owner, member = _new_user(client, "owner"), _new_user(client, "member")

@@ -4,22 +4,29 @@ schedules, run garbage collection now and cancel jobs; everyone else is refused.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from tests.auth.world import PASSWORD, World
-from tests.conftest import ADMIN, RunningRegistry
+from tests.conftest import ADMIN
 from tests.http.ui.conftest import csrf_of, sign_in
+from tests.inprocess import ThreadedApp, threaded_app
 from tests.jobs.helpers import submit, wait_status
 
 
 @pytest.fixture(scope="module")
-def registry(registry_factory: Callable[..., RunningRegistry]) -> RunningRegistry:
-    return registry_factory(env={"MOORAGE_JOB_POLL_SECONDS": "0.2", "MOORAGE_WORKERS": "2"})
+def registry(
+    tmp_path_factory: pytest.TempPathFactory, database_factory: Callable[[], str | None]
+) -> Iterator[ThreadedApp]:
+    """The in-process app, its job runner polling often; no server is under test here."""
+    with threaded_app(
+        tmp_path_factory.mktemp("jobs-page"), database_factory(), job_poll_seconds=0.2
+    ) as app:
+        yield app
 
 
-def test_jobs_page_lists_jobs_and_shows_their_logs(registry: RunningRegistry) -> None:
+def test_jobs_page_lists_jobs_and_shows_their_logs(registry: ThreadedApp) -> None:
     with registry.client() as api, sign_in(registry, *ADMIN) as admin:
         r = api.post("/api/v0/crons", json={"action": "onlinegc", "schedule": "0 3 * * *"})
         assert r.status_code == 201, r.text
@@ -45,7 +52,7 @@ def test_jobs_page_lists_jobs_and_shows_their_logs(registry: RunningRegistry) ->
         assert admin.get("/jobs/no-such-job").status_code == 404
 
 
-def test_run_now_and_cancel(registry: RunningRegistry) -> None:
+def test_run_now_and_cancel(registry: ThreadedApp) -> None:
     with registry.client() as api, sign_in(registry, *ADMIN) as admin:
         token = csrf_of(admin.get("/jobs"))
         r = admin.post("/jobs", data={"csrf": token, "dry_run": "on"})
@@ -67,7 +74,7 @@ def test_run_now_and_cancel(registry: RunningRegistry) -> None:
         assert wait_status(api, slow["id"], ("canceled",))["cancelRequested"] is True
 
 
-def test_forms_need_the_csrf_token(registry: RunningRegistry) -> None:
+def test_forms_need_the_csrf_token(registry: ThreadedApp) -> None:
     with registry.client() as api, sign_in(registry, *ADMIN) as admin:
         before = {
             j["id"] for j in api.get("/api/v0/jobs", params={"action": "onlinegc"}).json()["jobs"]
@@ -87,7 +94,7 @@ def test_forms_need_the_csrf_token(registry: RunningRegistry) -> None:
         api.post(f"/api/v0/jobs/{slow['id']}/cancel")
 
 
-def test_only_system_administrators(registry: RunningRegistry, world: World) -> None:
+def test_only_system_administrators(registry: ThreadedApp, world: World) -> None:
     with registry.client() as api:
         job_id = submit(api, "sleep", parameters={"seconds": 0})["id"]
     with sign_in(registry, world.name("bob"), PASSWORD) as bob:

@@ -8,17 +8,25 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.auth.world import OCI_MANIFEST, PASSWORD, World, digest_of, push_image
 from tests.conftest import ADMIN, RunningRegistry
 from tests.http.ui.conftest import browser, csrf_of, sign_in
+from tests.inprocess import ThreadedApp
 from tests.services.tls import self_signed
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 EMPTY = "application/vnd.oci.empty.v1+json"
 
 
-def test_pages_need_a_session(registry: RunningRegistry) -> None:
+@pytest.fixture(scope="module")
+def registry(app_registry: ThreadedApp) -> ThreadedApp:
+    """No server is under test here: the in-process app stands in for one."""
+    return app_registry
+
+
+def test_pages_need_a_session(registry: ThreadedApp) -> None:
     with browser(registry) as c:
         r = c.get("/tokens?q=x")
         assert r.status_code == 303
@@ -34,7 +42,7 @@ def test_pages_need_a_session(registry: RunningRegistry) -> None:
         assert c.get("/api/v0/repositories").headers["content-type"] == "application/json"
 
 
-def test_login_sets_a_safe_cookie_and_logout_ends_the_session(registry: RunningRegistry) -> None:
+def test_login_sets_a_safe_cookie_and_logout_ends_the_session(registry: ThreadedApp) -> None:
     with browser(registry) as c:
         form = c.get("/login")
         bad = c.post(
@@ -75,7 +83,7 @@ def test_login_sets_a_safe_cookie_and_logout_ends_the_session(registry: RunningR
         assert 'id="signed-in-as"' not in other.get("/repositories").text
 
 
-def test_open_redirects_are_refused(registry: RunningRegistry) -> None:
+def test_open_redirects_are_refused(registry: ThreadedApp) -> None:
     with browser(registry) as c:
         form = c.get("/login")
         r = c.post(
@@ -91,7 +99,7 @@ def test_open_redirects_are_refused(registry: RunningRegistry) -> None:
 
 
 def test_csrf_token_is_required_on_every_form(
-    registry: RunningRegistry, world: World, client: httpx.Client
+    registry: ThreadedApp, world: World, client: httpx.Client
 ) -> None:
     with browser(registry) as c:
         # The login form needs its own token (cookie + field).
@@ -119,7 +127,7 @@ def test_csrf_token_is_required_on_every_form(
 
 
 def test_users_never_see_repositories_they_may_not_pull(
-    registry: RunningRegistry, world: World
+    registry: ThreadedApp, world: World
 ) -> None:
     private = f"{world.org}/private-repo"
     public = f"{world.org}/public-repo"
@@ -157,7 +165,7 @@ def test_users_never_see_repositories_they_may_not_pull(
         assert erin.get(f"/repositories/{private}/permissions").status_code == 200
 
 
-def test_repository_forms(registry: RunningRegistry, world: World, client: httpx.Client) -> None:
+def test_repository_forms(registry: ThreadedApp, world: World, client: httpx.Client) -> None:
     alice = world.name("alice")
     repo = f"{alice}/webapp"
     with sign_in(registry, alice, PASSWORD) as c:
@@ -225,7 +233,7 @@ def test_repository_forms(registry: RunningRegistry, world: World, client: httpx
         assert client.get(f"/api/v0/repositories/{repo}").status_code == 404
 
 
-def test_team_permissions_form(registry: RunningRegistry, world: World) -> None:
+def test_team_permissions_form(registry: ThreadedApp, world: World) -> None:
     repo = f"{world.org}/granted"
     bob = world.name("bob")
     with sign_in(registry, *ADMIN) as admin:
@@ -263,9 +271,7 @@ def test_team_permissions_form(registry: RunningRegistry, world: World) -> None:
             assert bob_view.get(f"/repositories/{repo}").status_code == 404
 
 
-def test_administration_forms(
-    registry: RunningRegistry, world: World, client: httpx.Client
-) -> None:
+def test_administration_forms(registry: ThreadedApp, world: World, client: httpx.Client) -> None:
     newcomer = world.name("newcomer")
     org = world.name("neworg")
     with sign_in(registry, *ADMIN) as admin:
@@ -297,7 +303,7 @@ def test_administration_forms(
             assert "coming" in admin.get(slot).text
 
 
-def test_access_tokens_page(registry: RunningRegistry, world: World) -> None:
+def test_access_tokens_page(registry: ThreadedApp, world: World) -> None:
     dave = world.name("dave")
     with sign_in(registry, dave, PASSWORD) as c:
         token = csrf_of(c.get("/tokens"))
@@ -309,7 +315,7 @@ def test_access_tokens_page(registry: RunningRegistry, world: World) -> None:
         listing = c.get("/tokens")
         assert "ci" in listing.text
         assert secret not in listing.text
-        with httpx.Client(base_url=registry.url, timeout=30.0) as api:
+        with registry.client(auth=None, timeout=30.0) as api:
             me = api.get(f"/enzi/v0/accounts/{dave}", auth=(dave, secret))
             assert me.status_code == 200
             # The token signs in to the UI too (as LDAP and local passwords do), but such a
@@ -358,7 +364,7 @@ def test_cookies_are_secure_over_tls(
 
 
 def test_image_page_shows_platforms_and_referrers(
-    registry: RunningRegistry, world: World, client: httpx.Client
+    registry: ThreadedApp, world: World, client: httpx.Client
 ) -> None:
     repo = f"admin/multi{world.suffix}"
     children = []

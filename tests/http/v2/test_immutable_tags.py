@@ -102,7 +102,7 @@ async def test_pruning_and_gc_keep_immutable_tags(inproc: InProcessApp) -> None:
             await conn.execute(update(t.manifests).values(created_at=old))
             await conn.execute(update(t.repository_blobs).values(created_at=old))
         report = await gc.collect(ctx, gc.GcOptions(grace=dt.timedelta(0), collect_untagged=True))
-        assert report.manifests_deleted == 0, report.wire()
+        assert report.manifests_deleted == 0, report
     finally:
         await db.close()
     async with inproc.client() as c:

@@ -8,7 +8,6 @@ import uuid
 import httpx
 import pytest
 
-from tests.conftest import RunningRegistry
 from tests.http.v2.helpers import (
     assert_error,
     catalog_names,
@@ -18,6 +17,7 @@ from tests.http.v2.helpers import (
     random_bytes,
     unique_repo,
 )
+from tests.inprocess import ThreadedApp
 
 # Byte order differs from case-insensitive and from locale collation on these.
 TAGS = ["latest", "Zeta", "v1.10", "v1.9", "_hidden", "A", "a", "1.0", "10", "2", "B-b", "b_b"]
@@ -25,9 +25,9 @@ LINK = re.compile(r'^<(?P<url>/v2/[^>]+)>; rel="next"$')
 
 
 @pytest.fixture(scope="module")
-def tagged_repo(registry: RunningRegistry) -> tuple[str, list[str]]:
+def tagged_repo(app_registry: ThreadedApp) -> tuple[str, list[str]]:
     repo = unique_repo("tags")
-    with registry.client() as client:
+    with app_registry.client() as client:
         body = image_manifest(client, repo)
         for tag in TAGS:
             push_manifest(client, repo, tag, body)

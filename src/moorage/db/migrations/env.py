@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
+from moorage.db import job_tables  # noqa: F401  (declares its tables on the one MetaData)
 from moorage.db.tables import metadata
 
 config = context.config

@@ -7,16 +7,12 @@ without it."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from moorage.auth import accounts
-from moorage.auth.credentials import Authenticator
-from moorage.auth.levels import Level, Principal
-from moorage.errors import Denied, InvalidInput
+from moorage.errors import InvalidInput
 from moorage.http.api.common import (
     MAX_PAGE,
     Admin,
@@ -25,10 +21,20 @@ from moorage.http.api.common import (
     PageStart,
     SignedIn,
     authorizer,
-    namespace_level,
-    paged,
+    next_page,
+)
+from moorage.http.api.models.accounts import (
+    Account,
+    AccountPage,
+    OrgMember,
+    OrgMemberList,
+    Team,
+    TeamList,
+    TeamMember,
+    TeamMemberList,
 )
 from moorage.http.authn import client_source
+from moorage.services.accounts import change_account, require_org_admin
 
 router = APIRouter(tags=["accounts"])
 
@@ -77,18 +83,8 @@ class Membership(BaseModel):
     is_public: bool = Field(True, alias="isPublicMember")
 
 
-def account_wire(account: accounts.Account, principal: Principal) -> dict[str, Any]:
-    """The account object as ``principal`` may see it (its e-mail: admins and itself)."""
-    return account.wire(with_email=principal.is_admin or principal.account_id == account.id)
-
-
-async def _org_admin(db: Db, principal: Principal, org: str) -> None:
-    if await namespace_level(db, principal, org) < Level.ADMIN:
-        raise Denied("only the organization's owners and system administrators may do this")
-
-
 @router.post("/accounts", status_code=201)
-async def create_account(body: NewAccount, db: Db, principal: Admin) -> dict[str, Any]:
+async def create_account(body: NewAccount, db: Db, principal: Admin) -> Account:
     if not body.is_org and body.password is None:
         raise InvalidInput("a user needs a password")
     account = await accounts.create(
@@ -101,36 +97,38 @@ async def create_account(body: NewAccount, db: Db, principal: Admin) -> dict[str
         is_admin=body.is_admin,
         is_active=body.is_active,
     )
-    return account_wire(account, principal)
+    return Account.seen_by(account, principal)
 
 
 @router.get("/accounts")
 async def list_accounts(
     db: Db,
     principal: SignedIn,
+    response: Response,
     page_start: PageStart = None,
     page_size: PageSize = 10,
     start: str | None = None,
     limit: int | None = Query(None, ge=1, le=MAX_PAGE),
     filter: str = Query("all", pattern="^(all|users|orgs)$"),
-) -> Response:
+) -> AccountPage:
     rows, nxt = await accounts.list_accounts(
         db, start=page_start or start, limit=limit or page_size, kind=filter
     )
-    return paged(
-        {"accounts": [account_wire(a, principal) for a in rows], "nextPageStart": nxt or ""}, nxt
+    next_page(response, nxt)
+    return AccountPage(
+        accounts=[Account.seen_by(a, principal) for a in rows], next_page_start=nxt or ""
     )
 
 
 @router.get("/accounts/{name}")
-async def get_account(name: str, db: Db, principal: SignedIn) -> dict[str, Any]:
-    return account_wire(await accounts.get(db, name), principal)
+async def get_account(name: str, db: Db, principal: SignedIn) -> Account:
+    return Account.seen_by(await accounts.get(db, name), principal)
 
 
 @router.patch("/accounts/{name}")
 async def update_account(
     request: Request, name: str, body: AccountChanges, db: Db, principal: SignedIn
-) -> dict[str, Any]:
+) -> Account:
     changes = body.model_dump(by_alias=True, exclude_none=True)
     current = changes.pop("oldPassword", None)
     account = await change_account(
@@ -142,13 +140,13 @@ async def update_account(
         current_password=current,
         source=client_source(request),
     )
-    return account_wire(account, principal)
+    return Account.seen_by(account, principal)
 
 
 @router.post("/accounts/{name}/changePassword")
 async def change_password(
     request: Request, name: str, body: PasswordChange, db: Db, principal: SignedIn
-) -> dict[str, Any]:
+) -> Account:
     account = await change_account(
         db,
         principal,
@@ -158,35 +156,7 @@ async def change_password(
         current_password=body.old_password,
         source=client_source(request),
     )
-    return account_wire(account, principal)
-
-
-async def change_account(
-    db: Db,
-    principal: Principal,
-    name: str,
-    changes: dict[str, Any],
-    *,
-    authenticator: Authenticator | None = None,
-    current_password: str | None = None,
-    source: str | None = None,
-) -> accounts.Account:
-    """An account's changes, with the API's checks (shared with the web UI's pages).
-
-    A new password for the caller's own account needs ``current_password``, checked (and
-    throttled) by ``authenticator`` against the password alone; a system administrator sets
-    another user's password without it. ``accounts.modify`` ends, in its transaction, what a
-    new password or a deactivation ends (sessions, refresh tokens, access tokens)."""
-    is_self = principal.name == name
-    if not principal.is_admin and (not is_self or {"isAdmin", "isActive"} & set(changes)):
-        raise Denied("only system administrators may change other accounts or admin status")
-    if changes.get("password") is not None and is_self:
-        if authenticator is None:
-            raise InvalidInput(
-                "change your own password on your account page, with your current password"
-            )
-        await authenticator.confirm_password(principal, current_password or "", source=source)
-    return await accounts.modify(db, name, changes)
+    return Account.seen_by(account, principal)
 
 
 @router.delete("/accounts/{name}", status_code=204)
@@ -201,30 +171,29 @@ async def delete_account(name: str, db: Db, principal: Admin) -> Response:
 
 
 @router.get("/accounts/{org}/members")
-async def list_members(org: str, db: Db, principal: SignedIn) -> dict[str, Any]:
+async def list_members(org: str, db: Db, principal: SignedIn) -> OrgMemberList:
     members = await accounts.org_members(db, org)
-    return {
-        "members": [
-            {"member": account_wire(m, principal), "isAdmin": owner, "isPublic": True}
-            for m, owner in members
+    return OrgMemberList(
+        members=[
+            OrgMember(member=Account.seen_by(m, principal), is_admin=owner) for m, owner in members
         ]
-    }
+    )
 
 
 @router.put("/accounts/{org}/members/{user}")
 async def add_member(
     org: str, user: str, db: Db, principal: SignedIn, body: Membership | None = None
-) -> dict[str, Any]:
-    await _org_admin(db, principal, org)
+) -> OrgMember:
+    await require_org_admin(db, principal, org)
     is_owner = body.is_admin if body else False
     await accounts.set_org_member(db, org, user, is_owner=is_owner)
     member = await accounts.get(db, user)
-    return {"member": account_wire(member, principal), "isAdmin": is_owner, "isPublic": True}
+    return OrgMember(member=Account.seen_by(member, principal), is_admin=is_owner)
 
 
 @router.delete("/accounts/{org}/members/{user}", status_code=204)
 async def remove_member(org: str, user: str, db: Db, principal: SignedIn) -> Response:
-    await _org_admin(db, principal, org)
+    await require_org_admin(db, principal, org)
     await accounts.remove_org_member(db, org, user)
     return Response(status_code=204)
 
@@ -233,48 +202,50 @@ async def remove_member(org: str, user: str, db: Db, principal: SignedIn) -> Res
 
 
 @router.get("/accounts/{org}/teams")
-async def list_teams(org: str, db: Db, principal: SignedIn) -> dict[str, Any]:
-    return {"teams": [team.wire() for team in await accounts.list_teams(db, org)]}
+async def list_teams(org: str, db: Db, principal: SignedIn) -> TeamList:
+    return TeamList(teams=[Team.of(team) for team in await accounts.list_teams(db, org)])
 
 
 @router.post("/accounts/{org}/teams", status_code=201)
-async def create_team(org: str, body: NewTeam, db: Db, principal: SignedIn) -> dict[str, Any]:
-    await _org_admin(db, principal, org)
-    return (await accounts.create_team(db, org, body.name, body.description)).wire()
+async def create_team(org: str, body: NewTeam, db: Db, principal: SignedIn) -> Team:
+    await require_org_admin(db, principal, org)
+    return Team.of(await accounts.create_team(db, org, body.name, body.description))
 
 
 @router.get("/accounts/{org}/teams/{team}")
-async def get_team(org: str, team: str, db: Db, principal: SignedIn) -> dict[str, Any]:
-    return (await accounts.get_team(db, org, team)).wire()
+async def get_team(org: str, team: str, db: Db, principal: SignedIn) -> Team:
+    return Team.of(await accounts.get_team(db, org, team))
 
 
 @router.delete("/accounts/{org}/teams/{team}", status_code=204)
 async def delete_team(org: str, team: str, db: Db, principal: SignedIn) -> Response:
-    await _org_admin(db, principal, org)
+    await require_org_admin(db, principal, org)
     await accounts.delete_team(db, org, team)
     return Response(status_code=204)
 
 
 @router.get("/accounts/{org}/teams/{team}/members")
-async def list_team_members(org: str, team: str, db: Db, principal: SignedIn) -> dict[str, Any]:
+async def list_team_members(org: str, team: str, db: Db, principal: SignedIn) -> TeamMemberList:
     members = await accounts.team_members(db, org, team)
-    return {"members": [{"member": account_wire(m, principal), "isAdmin": False} for m in members]}
+    return TeamMemberList(
+        members=[TeamMember(member=Account.seen_by(m, principal)) for m in members]
+    )
 
 
 @router.put("/accounts/{org}/teams/{team}/members/{user}")
 async def add_team_member(
     org: str, team: str, user: str, db: Db, principal: SignedIn
-) -> dict[str, Any]:
-    await _org_admin(db, principal, org)
+) -> TeamMember:
+    await require_org_admin(db, principal, org)
     await accounts.add_team_member(db, org, team, user)
     member = await accounts.get(db, user)
-    return {"member": account_wire(member, principal), "isAdmin": False}
+    return TeamMember(member=Account.seen_by(member, principal))
 
 
 @router.delete("/accounts/{org}/teams/{team}/members/{user}", status_code=204)
 async def remove_team_member(
     org: str, team: str, user: str, db: Db, principal: SignedIn
 ) -> Response:
-    await _org_admin(db, principal, org)
+    await require_org_admin(db, principal, org)
     await accounts.remove_team_member(db, org, team, user)
     return Response(status_code=204)

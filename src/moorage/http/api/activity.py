@@ -12,7 +12,9 @@ from starlette.responses import Response
 from moorage.auth import grants
 from moorage.errors import InvalidInput
 from moorage.events import store as events
-from moorage.http.api.common import Caller, Db, PageSize, PageStart, paged, repository_level
+from moorage.http.api.common import Caller, Db, PageSize, PageStart, next_page
+from moorage.http.api.models.events import EventList
+from moorage.services.access import repository_level
 
 router = APIRouter(tags=["events"])
 
@@ -63,14 +65,16 @@ def _start(value: str | None) -> int | None:
     return int(value)
 
 
-def _response(rows: list[events.Event], nxt: int | None) -> Response:
-    return paged({"events": [e.wire() for e in rows]}, str(nxt) if nxt is not None else None)
+def _response(response: Response, rows: list[events.Event], nxt: int | None) -> EventList:
+    next_page(response, str(nxt) if nxt is not None else None)
+    return EventList.of(rows)
 
 
 @router.get("/events")
 async def list_events(
     db: Db,
     principal: Caller,
+    response: Response,
     page_start: PageStart = None,
     page_size: PageSize = 10,
     published_before: PublishedBefore = None,
@@ -79,7 +83,7 @@ async def list_events(
     event_type: EventType = None,
     object_type: ObjectType = None,
     exclude_pull: ExcludePull = False,
-) -> Response:
+) -> EventList:
     filters = _filters(
         published_before, published_after, actor_id, event_type, object_type, exclude_pull
     )
@@ -91,7 +95,7 @@ async def list_events(
         start=_start(page_start),
         limit=page_size,
     )
-    return _response(rows, nxt)
+    return _response(response, rows, nxt)
 
 
 @router.get("/repositories/{namespace}/{repo}/events")
@@ -100,6 +104,7 @@ async def repository_events(
     repo: str,
     db: Db,
     principal: Caller,
+    response: Response,
     page_start: PageStart = None,
     page_size: PageSize = 10,
     published_before: PublishedBefore = None,
@@ -108,7 +113,7 @@ async def repository_events(
     event_type: EventType = None,
     object_type: ObjectType = None,
     exclude_pull: ExcludePull = False,
-) -> Response:
+) -> EventList:
     _, details = await repository_level(db, principal, f"{namespace}/{repo}")
     filters = _filters(
         published_before, published_after, actor_id, event_type, object_type, exclude_pull
@@ -121,4 +126,4 @@ async def repository_events(
         start=_start(page_start),
         limit=page_size,
     )
-    return _response(rows, nxt)
+    return _response(response, rows, nxt)

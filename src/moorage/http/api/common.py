@@ -10,12 +10,10 @@ from fastapi import Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.responses import Response
 
-from moorage.auth import accounts, grants
-from moorage.auth.levels import Level, Principal, RepositoryFacts
+from moorage.auth.levels import Principal
 from moorage.db.engine import Database
-from moorage.errors import Denied, MoorageError, NoSuchRepository, Unauthorized
+from moorage.errors import Denied, MoorageError, Unauthorized
 from moorage.http.authn import RbacAuthorizer
-from moorage.registry import repositories
 
 log = logging.getLogger("moorage.api")
 MAX_PAGE = 1000
@@ -91,51 +89,12 @@ PageStart = Annotated[str | None, Query(alias="pageStart")]
 PageSize = Annotated[int, Query(alias="pageSize", ge=1, le=MAX_PAGE)]
 
 
+def next_page(response: Response, next_start: str | None) -> None:
+    """DTR's paging: the start of the next page in ``X-Next-Page-Start`` (none on the last)."""
+    if next_start:
+        response.headers["X-Next-Page-Start"] = next_start
+
+
 def paged(body: Any, next_start: str | None) -> Response:
     headers = {"X-Next-Page-Start": next_start} if next_start else {}
     return Response(json.dumps(body).encode(), media_type="application/json", headers=headers)
-
-
-async def repository_level(db: Database, principal: Principal, name: str) -> tuple[Level, Any]:
-    """The caller's level on an existing repository; 404 when it may not even see it."""
-    try:
-        repo = await repositories.details(db, name)
-    except NoSuchRepository:
-        raise
-    facts = RepositoryFacts(name, repo.namespace, repo.id, repo.visibility)
-    level = await grants.level_on(db, principal, facts)
-    if level < Level.READ_ONLY:
-        raise NoSuchRepository(detail={"name": name})
-    return level, repo
-
-
-async def namespace_level(db: Database, principal: Principal, namespace: str) -> Level:
-    async with db.read() as conn:
-        return await grants.namespace_level(conn, principal, namespace)
-
-
-async def namespace_types(db: Database, namespaces: set[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    async with db.read() as conn:
-        for ns in namespaces:
-            account = await accounts.find(conn, ns)
-            out[ns] = "organization" if account and account.is_org else "user"
-    return out
-
-
-def repository_wire(repo: repositories.RepositoryDetails, namespace_type: str) -> dict[str, Any]:
-    return {
-        "id": str(repo.id),
-        "namespace": repo.namespace,
-        "namespaceType": namespace_type,
-        "name": repo.short_name,
-        "shortDescription": repo.short_description,
-        "longDescription": repo.long_description,
-        "visibility": repo.visibility,
-        "scanOnPush": repo.scan_on_push,
-        "immutableTags": repo.immutable_tags,
-        "enableManifestLists": repo.enable_manifest_lists,
-        "tagLimit": repo.tag_limit,
-        "pulls": repo.pulls,
-        "pushes": repo.pushes,
-    }

@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from moorage.auth.levels import Level
 from moorage.errors import Denied, InvalidInput
-from moorage.http.api.common import (
-    Caller,
-    Db,
-    PageSize,
-    PageStart,
-    SignedIn,
-    paged,
-    repository_level,
-)
+from moorage.http.api.common import Caller, Db, PageSize, PageStart, SignedIn, next_page
+from moorage.http.api.models.images import ManifestList, TagList
 from moorage.oci.digest import is_digest
 from moorage.registry import browse, indexes, manifests
 from moorage.registry.context import RegistryContext
+from moorage.services.access import repository_level
 
 router = APIRouter(tags=["tags"])
 
@@ -32,39 +26,25 @@ def _ctx(request: Request) -> RegistryContext:
     return ctx
 
 
-def _tag_wire(row: browse.TagRow, manifest: browse.ImageDetails | None) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "name": row.name,
-        "digest": row.digest,
-        "author": row.pushed_by or "",
-        "updatedAt": browse.iso(row.updated_at),
-        "createdAt": browse.iso(row.created_at),
-        "hashMismatch": False,
-        "inNotary": False,
-    }
-    if manifest is not None:
-        out["manifest"] = manifest.wire()
-    return out
-
-
 @router.get("/repositories/{namespace}/{repo}/tags")
 async def list_tags(
     namespace: str,
     repo: str,
     request: Request,
+    response: Response,
     db: Db,
     principal: Caller,
     page_start: PageStart = None,
     page_size: PageSize = 10,
     include_manifests: IncludeManifests = False,
-) -> Response:
+) -> TagList:
     """A page of tags ordered by name; ``includeManifests=true`` adds each image's details."""
     _, details = await repository_level(db, principal, f"{namespace}/{repo}")
     ctx = _ctx(request)
     rows, nxt = await browse.tag_page(
         ctx, details.id, start=page_start, limit=page_size, with_payload=include_manifests
     )
-    out: list[dict[str, Any]] = []
+    out: list[tuple[browse.TagRow, browse.ImageDetails | None]] = []
     configs = browse.ConfigCache(ctx)
     for row in rows:
         manifest = None
@@ -73,8 +53,9 @@ async def list_tags(
             manifest = await browse.image_details(
                 configs, row.digest, row.media_type, row.payload, row.created_at
             )
-        out.append(_tag_wire(row, manifest))
-    return paged(out, nxt)
+        out.append((row, manifest))
+    next_page(response, nxt)
+    return TagList.of(out)
 
 
 PLATFORM_PAGE = 100
@@ -86,11 +67,12 @@ async def get_tag(
     repo: str,
     reference: str,
     request: Request,
+    response: Response,
     db: Db,
     principal: Caller,
     page_start: PageStart = None,
     page_size: PageSize = PLATFORM_PAGE,
-) -> Response:
+) -> TagList:
     """The tag (or digest) with its image; for a manifest list one entry per platform, a page
     of ``pageSize`` (default 100) from ``pageStart`` (the index position that
     ``X-Next-Page-Start`` gave)."""
@@ -110,7 +92,8 @@ async def get_tag(
         start=int(page_start or 0),
         limit=page_size,
     )
-    return paged([_tag_wire(row, image) for image in images], str(nxt) if nxt is not None else None)
+    next_page(response, str(nxt) if nxt is not None else None)
+    return TagList.of([(row, image) for image in images])
 
 
 @router.delete("/repositories/{namespace}/{repo}/tags/{tag}", status_code=204)
@@ -132,27 +115,16 @@ async def list_manifests(
     namespace: str,
     repo: str,
     request: Request,
+    response: Response,
     db: Db,
     principal: Caller,
     page_start: PageStart = None,
     page_size: PageSize = 10,
-) -> Response:
+) -> ManifestList:
     """A page of the repository's manifests ordered by digest, with the tags naming each."""
     _, details = await repository_level(db, principal, f"{namespace}/{repo}")
     ctx = _ctx(request)
     rows, nxt = await browse.manifest_page(ctx, details.id, start=page_start, limit=page_size)
     tags = await browse.tags_of(ctx, details.id, [r.digest for r in rows])
-    out = [
-        {
-            "digest": r.digest,
-            "mediaType": r.media_type,
-            "artifactType": r.artifact_type or "",
-            "configDigest": r.config_digest or "",
-            "subject": r.subject or "",
-            "size": r.size,
-            "createdAt": browse.iso(r.created_at),
-            "tags": tags.get(r.digest, []),
-        }
-        for r in rows
-    ]
-    return paged(out, nxt)
+    next_page(response, nxt)
+    return ManifestList.of(rows, tags)

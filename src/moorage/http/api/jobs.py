@@ -11,10 +11,20 @@ from fastapi import APIRouter, Body, Query, Request
 from starlette.responses import Response
 
 from moorage.errors import InvalidInput
-from moorage.http.api.common import Admin, Db, PageSize, PageStart, paged
-from moorage.jobs import store
+from moorage.http.api.common import Admin, Db, PageSize, PageStart, next_page
+from moorage.http.api.models.jobs import (
+    Cron,
+    CronList,
+    Job,
+    JobList,
+    JobLogLine,
+    Worker,
+    WorkerList,
+)
 from moorage.jobs.actions import KNOWN
 from moorage.jobs.gc import validate as validate_gc
+from moorage.queue import crons, jobs, workers
+from moorage.queue.job_logs import read as read_logs
 
 router = APIRouter(tags=["jobs"])
 WORKER_STALE = dt.timedelta(seconds=30)
@@ -80,13 +90,14 @@ def _running(value: str | None) -> bool | None:
 async def list_jobs(
     db: Db,
     principal: Admin,
+    response: Response,
     action: str | None = None,
     worker: str | None = None,
     running: str | None = None,
     page_start: PageStart = None,
     page_size: PageSize = 100,
-) -> Response:
-    jobs, nxt = await store.page(
+) -> JobList:
+    found, nxt = await jobs.page(
         db,
         action=action,
         worker=worker,
@@ -94,15 +105,16 @@ async def list_jobs(
         start=page_start,
         limit=page_size,
     )
-    return paged({"jobs": [j.wire() for j in jobs]}, nxt)
+    next_page(response, nxt)
+    return JobList(jobs=[Job.of(j) for j in found])
 
 
 @router.post("/jobs", status_code=202)
 async def create_job(
     request: Request, db: Db, principal: Admin, body: Annotated[dict[str, Any], Body()]
-) -> dict[str, Any]:
+) -> Job:
     action = _action(body.get("action"))
-    job = await store.submit(
+    job = await jobs.submit(
         db,
         action,
         _parameters(action, body.get("parameters")),
@@ -110,23 +122,23 @@ async def create_job(
         deadline_seconds=_deadline(body.get("deadline")),
     )
     _poke(request)
-    return job.wire()
+    return Job.of(job)
 
 
 @router.get("/jobs/{job_id}")
-async def get_job(job_id: str, db: Db, principal: Admin) -> dict[str, Any]:
-    return (await store.get(db, job_id)).wire()
+async def get_job(job_id: str, db: Db, principal: Admin) -> Job:
+    return Job.of(await jobs.get(db, job_id))
 
 
 @router.delete("/jobs/{job_id}", status_code=204)
 async def delete_job(job_id: str, db: Db, principal: Admin) -> Response:
-    await store.remove(db, job_id)
+    await jobs.remove(db, job_id)
     return Response(status_code=204)
 
 
 @router.post("/jobs/{job_id}/cancel")
-async def cancel_job(job_id: str, db: Db, principal: Admin) -> dict[str, Any]:
-    return (await store.cancel(db, job_id)).wire()
+async def cancel_job(job_id: str, db: Db, principal: Admin) -> Job:
+    return Job.of(await jobs.cancel(db, job_id))
 
 
 @router.get("/jobs/{job_id}/logs")
@@ -136,26 +148,26 @@ async def job_logs(
     principal: Admin,
     start: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
-) -> list[dict[str, Any]]:
-    return await store.logs(db, job_id, start=start, limit=limit)
+) -> list[JobLogLine]:
+    return [JobLogLine.of(line) for line in await read_logs(db, job_id, start=start, limit=limit)]
 
 
 @router.get("/crons")
-async def list_crons(db: Db, principal: Admin) -> dict[str, Any]:
-    return {"crons": [c.wire() for c in await store.list_crons(db)]}
+async def list_crons(db: Db, principal: Admin) -> CronList:
+    return CronList(crons=[Cron.of(c) for c in await crons.listing(db)])
 
 
 @router.post("/crons", status_code=201)
 async def set_cron(
     request: Request, db: Db, principal: Admin, body: Annotated[dict[str, Any], Body()]
-) -> dict[str, Any]:
+) -> Cron:
     action = _action(body.get("action"))
     schedule = body.get("schedule")
     if not isinstance(schedule, str):
         raise InvalidInput("schedule must be a cron expression")
-    cron = await store.set_cron(
+    cron = await crons.put(
         db,
-        store.Cron(
+        crons.Cron(
             action=action,
             schedule=schedule,
             parameters=_parameters(action, body.get("parameters")),
@@ -164,20 +176,21 @@ async def set_cron(
         ),
     )
     _poke(request)
-    return cron.wire()
+    return Cron.of(cron)
 
 
 @router.get("/crons/{action}")
-async def get_cron(action: str, db: Db, principal: Admin) -> dict[str, Any]:
-    return (await store.get_cron(db, action)).wire()
+async def get_cron(action: str, db: Db, principal: Admin) -> Cron:
+    return Cron.of(await crons.get(db, action))
 
 
 @router.delete("/crons/{action}", status_code=204)
 async def delete_cron(action: str, db: Db, principal: Admin) -> Response:
-    await store.delete_cron(db, action)
+    await crons.remove(db, action)
     return Response(status_code=204)
 
 
 @router.get("/workers")
-async def list_workers(db: Db, principal: Admin) -> dict[str, Any]:
-    return {"workers": await store.workers(db, stale_after=WORKER_STALE)}
+async def list_workers(db: Db, principal: Admin) -> WorkerList:
+    found = await workers.listing(db, stale_after=WORKER_STALE)
+    return WorkerList(workers=[Worker.of(w) for w in found])

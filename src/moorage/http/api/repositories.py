@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
@@ -11,19 +9,22 @@ from starlette.responses import Response
 from moorage.auth import accounts, grants
 from moorage.auth.levels import Level, Principal, RepositoryFacts
 from moorage.errors import Denied, InvalidInput, NoSuchAccount
-from moorage.http.api.common import (
-    Caller,
-    Db,
-    PageSize,
-    PageStart,
-    SignedIn,
-    namespace_level,
-    namespace_types,
-    paged,
-    repository_level,
-    repository_wire,
+from moorage.http.api.common import Caller, Db, PageSize, PageStart, SignedIn, next_page
+from moorage.http.api.models.accounts import Account, Team
+from moorage.http.api.models.repositories import (
+    NamespaceTeamAccess,
+    NamespaceTeamAccessList,
+    Repository,
+    RepositoryAccess,
+    RepositoryList,
+    RepositoryTeamAccess,
+    RepositoryTeamAccessList,
+    TeamAccess,
+    TeamRepositoryAccessList,
+    UserRepositoryAccess,
 )
 from moorage.registry import repositories
+from moorage.services.access import namespace_level, namespace_types, repository_level
 
 router = APIRouter(tags=["repositories"])
 
@@ -55,20 +56,24 @@ def _level(value: str) -> Level:
         raise InvalidInput(str(exc)) from exc
 
 
-async def _wire(db: Db, repo: repositories.RepositoryDetails) -> dict[str, Any]:
+async def _repository(db: Db, repo: repositories.RepositoryDetails) -> Repository:
     types = await namespace_types(db, {repo.namespace})
-    return repository_wire(repo, types[repo.namespace])
+    return Repository.of(repo, types[repo.namespace])
 
 
-async def _wire_many(db: Db, repos: list[repositories.RepositoryDetails]) -> list[dict[str, Any]]:
+async def _repositories(db: Db, repos: list[repositories.RepositoryDetails]) -> list[Repository]:
     types = await namespace_types(db, {r.namespace for r in repos})
-    return [repository_wire(r, types[r.namespace]) for r in repos]
+    return [Repository.of(r, types[r.namespace]) for r in repos]
 
 
 @router.get("/repositories")
 async def list_repositories(
-    db: Db, principal: Caller, page_start: PageStart = None, page_size: PageSize = 10
-) -> Response:
+    db: Db,
+    principal: Caller,
+    response: Response,
+    page_start: PageStart = None,
+    page_size: PageSize = 10,
+) -> RepositoryList:
     rows, nxt = await repositories.page(
         db,
         visible=grants.visible_repositories(principal),
@@ -76,7 +81,8 @@ async def list_repositories(
         start=page_start,
         limit=page_size,
     )
-    return paged({"repositories": await _wire_many(db, rows)}, nxt)
+    next_page(response, nxt)
+    return RepositoryList.of(rows, await namespace_types(db, {r.namespace for r in rows}))
 
 
 @router.get("/repositories/{namespace}")
@@ -84,9 +90,10 @@ async def list_namespace(
     namespace: str,
     db: Db,
     principal: Caller,
+    response: Response,
     page_start: PageStart = None,
     page_size: PageSize = 10,
-) -> Response:
+) -> RepositoryList:
     rows, nxt = await repositories.page(
         db,
         visible=grants.visible_repositories(principal),
@@ -95,13 +102,14 @@ async def list_namespace(
         limit=page_size,
     )
     next_start = nxt[len(namespace) + 1 :] if nxt else None
-    return paged({"repositories": await _wire_many(db, rows)}, next_start)
+    next_page(response, next_start)
+    return RepositoryList.of(rows, await namespace_types(db, {r.namespace for r in rows}))
 
 
 @router.post("/repositories/{namespace}", status_code=201)
 async def create_repository(
     namespace: str, body: NewRepository, db: Db, principal: SignedIn
-) -> dict[str, Any]:
+) -> Repository:
     async with db.read() as conn:
         owner = await accounts.find(conn, namespace)
     if owner is None:
@@ -112,32 +120,32 @@ async def create_repository(
         raise InvalidInput("repository name must be a single path component")
     attrs = body.model_dump(exclude_none=True, exclude={"name"})
     repo = await repositories.create(db, f"{namespace}/{body.name}", attrs, principal.name)
-    return await _wire(db, repo)
+    return await _repository(db, repo)
 
 
 @router.get("/repositories/{namespace}/{repo}")
-async def get_repository(namespace: str, repo: str, db: Db, principal: Caller) -> dict[str, Any]:
+async def get_repository(namespace: str, repo: str, db: Db, principal: Caller) -> Repository:
     _, details = await repository_level(db, principal, f"{namespace}/{repo}")
-    return await _wire(db, details)
+    return await _repository(db, details)
 
 
 async def _admin_of(db: Db, principal: Principal, name: str) -> repositories.RepositoryDetails:
     level, details = await repository_level(db, principal, name)
     if level < Level.ADMIN:
         raise Denied("only repository administrators may do this")
-    return details  # type: ignore[no-any-return]
+    return details
 
 
 @router.patch("/repositories/{namespace}/{repo}")
 async def update_repository(
     namespace: str, repo: str, body: RepositorySettings, db: Db, principal: SignedIn
-) -> dict[str, Any]:
+) -> Repository:
     name = f"{namespace}/{repo}"
     await _admin_of(db, principal, name)
     updated = await repositories.modify(
         db, name, body.model_dump(exclude_none=True), principal.name
     )
-    return await _wire(db, updated)
+    return await _repository(db, updated)
 
 
 @router.delete("/repositories/{namespace}/{repo}", status_code=204)
@@ -151,38 +159,32 @@ async def delete_repository(namespace: str, repo: str, db: Db, principal: Signed
 # ---- team access on a repository -----------------------------------------------------------
 
 
-def _team_wire(team: accounts.Team) -> dict[str, Any]:
-    return team.wire()
-
-
 @router.get("/repositories/{namespace}/{repo}/teamAccess")
 async def list_team_access(
     namespace: str, repo: str, db: Db, principal: SignedIn
-) -> dict[str, Any]:
+) -> RepositoryTeamAccessList:
     details = await _admin_of(db, principal, f"{namespace}/{repo}")
     entries = await grants.repository_access_list(db, details.id)
-    return {
-        "repository": await _wire(db, details),
-        "teamAccessList": [
-            {"accessLevel": g.level.wire, "team": _team_wire(g.team)} for g in entries
+    return RepositoryTeamAccessList(
+        repository=await _repository(db, details),
+        team_access_list=[
+            TeamAccess(access_level=g.level.label, team=Team.of(g.team)) for g in entries
         ],
-    }
+    )
 
 
 @router.put("/repositories/{namespace}/{repo}/teamAccess/{team}")
 async def grant_team_access(
     namespace: str, repo: str, team: str, body: AccessLevel, db: Db, principal: SignedIn
-) -> dict[str, Any]:
+) -> RepositoryTeamAccess:
     details = await _admin_of(db, principal, f"{namespace}/{repo}")
     level = _level(body.access_level)
     granted = await grants.set_repository_access(
         db, details.id, namespace, team, level, principal.name
     )
-    return {
-        "accessLevel": level.wire,
-        "team": _team_wire(granted),
-        "repository": await _wire(db, details),
-    }
+    return RepositoryTeamAccess(
+        access_level=level.label, team=Team.of(granted), repository=await _repository(db, details)
+    )
 
 
 @router.delete("/repositories/{namespace}/{repo}/teamAccess/{team}", status_code=204)
@@ -206,25 +208,29 @@ async def _namespace_admin(db: Db, principal: Principal, namespace: str) -> acco
 
 
 @router.get("/repositoryNamespaces/{namespace}/teamAccess")
-async def list_namespace_access(namespace: str, db: Db, principal: SignedIn) -> dict[str, Any]:
+async def list_namespace_access(
+    namespace: str, db: Db, principal: SignedIn
+) -> NamespaceTeamAccessList:
     org = await _namespace_admin(db, principal, namespace)
     entries = await grants.namespace_access_list(db, namespace)
-    return {
-        "namespace": org.wire(),
-        "teamAccessList": [
-            {"accessLevel": g.level.wire, "team": _team_wire(g.team)} for g in entries
+    return NamespaceTeamAccessList(
+        namespace=Account.of(org),
+        team_access_list=[
+            TeamAccess(access_level=g.level.label, team=Team.of(g.team)) for g in entries
         ],
-    }
+    )
 
 
 @router.put("/repositoryNamespaces/{namespace}/teamAccess/{team}")
 async def grant_namespace_access(
     namespace: str, team: str, body: AccessLevel, db: Db, principal: SignedIn
-) -> dict[str, Any]:
+) -> NamespaceTeamAccess:
     org = await _namespace_admin(db, principal, namespace)
     level = _level(body.access_level)
     granted = await grants.set_namespace_access(db, namespace, team, level, principal.name)
-    return {"accessLevel": level.wire, "team": _team_wire(granted), "namespace": org.wire()}
+    return NamespaceTeamAccess(
+        access_level=level.label, team=Team.of(granted), namespace=Account.of(org)
+    )
 
 
 @router.delete("/repositoryNamespaces/{namespace}/teamAccess/{team}", status_code=204)
@@ -242,7 +248,7 @@ async def revoke_namespace_access(
 @router.get("/accounts/{user}/repositoryAccess/{namespace}/{repo}")
 async def user_repository_access(
     user: str, namespace: str, repo: str, db: Db, principal: SignedIn
-) -> dict[str, Any]:
+) -> UserRepositoryAccess:
     if not principal.is_admin and principal.name != user:
         raise Denied("only administrators may ask about other users")
     account = await accounts.get(db, user)
@@ -254,17 +260,17 @@ async def user_repository_access(
     _, details = await repository_level(db, principal, f"{namespace}/{repo}")
     facts = RepositoryFacts(details.name, details.namespace, details.id, details.visibility)
     level = await grants.level_on(db, subject, facts) if account.is_active else Level.NONE
-    return {
-        "accessLevel": level.wire,
-        "repository": await _wire(db, details),
-        "user": account.wire(with_email=True),  # the caller is an admin or this user
-    }
+    return UserRepositoryAccess(
+        access_level=level.label,
+        repository=await _repository(db, details),
+        user=Account.of(account, with_email=True),  # the caller is an admin or this user
+    )
 
 
 @router.get("/accounts/{org}/teams/{team}/repositoryAccess")
 async def team_repository_access(
     org: str, team: str, db: Db, principal: SignedIn
-) -> dict[str, Any]:
+) -> TeamRepositoryAccessList:
     if not principal.is_admin and await namespace_level(db, principal, org) < Level.ADMIN:
         async with db.read() as conn:
             found = await accounts.require_team(conn, org, team)
@@ -275,12 +281,12 @@ async def team_repository_access(
     found_team = await accounts.get_team(db, org, team)
     levels = await grants.team_repository_access(db, org, team)
     repos = await repositories.by_ids(db, [rid for rid, _ in levels])
-    wired = dict(zip(repos, await _wire_many(db, list(repos.values())), strict=True))
-    return {
-        "team": found_team.wire(),
-        "repositoryAccessList": [
-            {"accessLevel": level.wire, "repository": wired[rid]}
+    wired = dict(zip(repos, await _repositories(db, list(repos.values())), strict=True))
+    return TeamRepositoryAccessList(
+        team=Team.of(found_team),
+        repository_access_list=[
+            RepositoryAccess(access_level=level.label, repository=wired[rid])
             for rid, level in levels
             if rid in wired
         ],
-    }
+    )

@@ -16,14 +16,15 @@ router = APIRouter(tags=["settings"])
 
 
 @router.get("/meta/settings")
-async def get_settings(db: Db, principal: Admin) -> dict[str, Any]:
-    return (await site_settings.load(db)).wire()
+async def get_settings(db: Db, principal: Admin) -> site_settings.SiteSettings:
+    """The settings under DTR's names (the model's aliases)."""
+    return await site_settings.load(db)
 
 
 @router.post("/meta/settings")
 async def set_settings(
     db: Db, principal: Admin, changes: Annotated[dict[str, Any], Body()]
-) -> dict[str, Any]:
+) -> site_settings.SiteSettings:
     try:
         updated = await site_settings.update(db, changes)
     except ValidationError as exc:
@@ -33,4 +34,4 @@ async def set_settings(
         raise InvalidInput("invalid settings", detail=problems) from exc
     if {"repoEventHistoryDays", "repoEventHistoryCount"} & changes.keys():
         await events.compact_by_settings(db)  # a tighter history applies at once
-    return updated.wire()
+    return updated

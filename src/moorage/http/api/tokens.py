@@ -8,7 +8,6 @@ users' tokens (``?username=``) with any of their credentials."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -19,6 +18,7 @@ from moorage.auth.credentials import require_own_credentials
 from moorage.auth.levels import Principal
 from moorage.errors import Denied, InvalidInput
 from moorage.http.api.common import Db, SignedIn
+from moorage.http.api.models.tokens import ApiToken, ApiTokenList, NewApiToken
 
 router = APIRouter(tags=["access tokens"])
 
@@ -84,20 +84,22 @@ def parse_used_before(value: str) -> dt.datetime:
 @router.get("/api_tokens")
 async def list_tokens(
     db: Db, principal: SignedIn, username: str | None = Query(None)
-) -> dict[str, Any]:
+) -> ApiTokenList:
     owner = await _owner(db, principal, username)
-    return {"apiTokens": [t.wire() for t in await access_tokens.list_for(db, owner.id)]}
+    found = await access_tokens.list_for(db, owner.id)
+    return ApiTokenList(api_tokens=[ApiToken.of(t) for t in found])
 
 
 @router.post("/api_tokens", status_code=201)
 async def create_token(
     body: NewToken, db: Db, principal: SignedIn, username: str | None = Query(None)
-) -> dict[str, Any]:
+) -> NewApiToken:
     owner = await _owner(db, principal, username)
     token, hashed = await access_tokens.issue(
         db, owner.id, kind=access_tokens.API, label=body.token_label
     )
-    return {**(await access_tokens.get(db, hashed)).wire(), "token": token}
+    made = ApiToken.of(await access_tokens.get(db, hashed))
+    return NewApiToken(**dict(made), token=token)
 
 
 @router.delete("/api_tokens", status_code=204)
@@ -131,12 +133,10 @@ async def delete_tokens(
 
 
 @router.patch("/api_tokens/{hashed}")
-async def update_token(
-    hashed: str, body: TokenChanges, db: Db, principal: SignedIn
-) -> dict[str, Any]:
+async def update_token(hashed: str, body: TokenChanges, db: Db, principal: SignedIn) -> ApiToken:
     await _own_token(db, principal, hashed)
     info = await access_tokens.modify(db, hashed, label=body.token_label, is_active=body.is_active)
-    return info.wire()
+    return ApiToken.of(info)
 
 
 @router.delete("/api_tokens/{hashed}", status_code=204)

@@ -19,9 +19,17 @@ from starlette.responses import Response
 from moorage.auth.levels import Level, Principal
 from moorage.auth.secretbox import SecretBox
 from moorage.errors import Denied, InvalidInput
-from moorage.http.api.common import Db, SignedIn, repository_level
+from moorage.http.api.common import Db, SignedIn
+from moorage.http.api.models.webhooks import (
+    Delivery,
+    PrunableTag,
+    PruningPolicy,
+    Webhook,
+    WebhookTest,
+)
 from moorage.registry import pruning
 from moorage.registry.context import RegistryContext
+from moorage.services.access import repository_level
 from moorage.webhooks import delivery, hooks
 
 router = APIRouter(tags=["webhooks"])
@@ -76,15 +84,15 @@ def _normal_key(key: str) -> str:
 
 
 @router.get("/webhooks")
-async def list_webhooks(db: Db, principal: SignedIn) -> list[dict[str, Any]]:
+async def list_webhooks(db: Db, principal: SignedIn) -> list[Webhook]:
     found = await hooks.listing(db)
-    return [h.wire() for h in found if await _may_see(db, principal, h.key)]
+    return [Webhook.of(h) for h in found if await _may_see(db, principal, h.key)]
 
 
 @router.post("/webhooks", status_code=201)
 async def create_webhook(
     body: NewWebhook, request: Request, db: Db, principal: SignedIn
-) -> dict[str, Any]:
+) -> Webhook:
     key = _normal_key(body.key)
     await _may_manage(db, principal, key)
     hook = await hooks.create(
@@ -97,35 +105,36 @@ async def create_webhook(
         secret=body.authentication,
         creator=principal,
     )
-    return hook.wire()
+    return Webhook.of(hook)
 
 
 @router.post("/webhooks/test")
-async def test_webhook(body: NewWebhook, db: Db, principal: SignedIn) -> dict[str, Any]:
+async def test_webhook(body: NewWebhook, db: Db, principal: SignedIn) -> WebhookTest:
     key = _normal_key(body.key)
     await _may_manage(db, principal, key)
-    return await delivery.send_test(
+    outcome = await delivery.send_test(
         db,
         event_type=body.type,
         endpoint=body.endpoint,
         tls_cert=body.tls_cert,
         secret=body.authentication,
     )
+    return WebhookTest.of(outcome)
 
 
 @router.post("/webhooks/update")
-async def update_webhook(body: WebhookUpdate, db: Db, principal: SignedIn) -> dict[str, Any]:
+async def update_webhook(body: WebhookUpdate, db: Db, principal: SignedIn) -> Webhook:
     hook = await hooks.get(db, body.id)
     await _may_manage(db, principal, hook.key)
     updated = await hooks.modify(db, hook.id, endpoint=body.endpoint, active=body.active)
-    return updated.wire()
+    return Webhook.of(updated)
 
 
 @router.get("/webhooks/{webhook_id}")
-async def get_webhook(webhook_id: str, db: Db, principal: SignedIn) -> dict[str, Any]:
+async def get_webhook(webhook_id: str, db: Db, principal: SignedIn) -> Webhook:
     hook = await hooks.get(db, webhook_id)
     await _may_manage(db, principal, hook.key)
-    return hook.wire()
+    return Webhook.of(hook)
 
 
 @router.delete("/webhooks/{webhook_id}", status_code=204)
@@ -137,10 +146,10 @@ async def delete_webhook(webhook_id: str, db: Db, principal: SignedIn) -> Respon
 
 
 @router.get("/webhooks/{webhook_id}/deliveries")
-async def list_deliveries(webhook_id: str, db: Db, principal: SignedIn) -> list[dict[str, Any]]:
+async def list_deliveries(webhook_id: str, db: Db, principal: SignedIn) -> list[Delivery]:
     hook = await hooks.get(db, webhook_id)
     await _may_manage(db, principal, hook.key)
-    return await delivery.history(db, webhook_id)
+    return [Delivery.of(d) for d in await delivery.history(db, webhook_id)]
 
 
 # ---- pruning policies ------------------------------------------------------------------------
@@ -163,28 +172,28 @@ async def _repository_admin(db: Db, principal: Principal, name: str) -> int:
 @router.get("/repositories/{namespace}/{repo}/pruningPolicies")
 async def list_policies(
     namespace: str, repo: str, db: Db, principal: SignedIn
-) -> list[dict[str, Any]]:
+) -> list[PruningPolicy]:
     _, details = await repository_level(db, principal, f"{namespace}/{repo}")
-    return [p.wire() for p in await pruning.listing(db, int(details.id))]
+    return [PruningPolicy.of(p) for p in await pruning.listing(db, int(details.id))]
 
 
 @router.post("/repositories/{namespace}/{repo}/pruningPolicies", status_code=201)
 async def create_policy(
     namespace: str, repo: str, body: PolicyBody, db: Db, principal: SignedIn
-) -> dict[str, Any]:
+) -> PruningPolicy:
     repository_id = await _repository_admin(db, principal, f"{namespace}/{repo}")
     policy = await pruning.create(db, repository_id, body.enabled, pruning.parse_rules(body.rules))
-    return policy.wire()
+    return PruningPolicy.of(policy)
 
 
 @router.put("/repositories/{namespace}/{repo}/pruningPolicies")
 async def replace_policies(
     namespace: str, repo: str, body: list[PolicyBody], db: Db, principal: SignedIn
-) -> list[dict[str, Any]]:
+) -> list[PruningPolicy]:
     repository_id = await _repository_admin(db, principal, f"{namespace}/{repo}")
     parsed = [(p.enabled, pruning.parse_rules(p.rules)) for p in body]
     await pruning.replace_all(db, repository_id, parsed)
-    return [p.wire() for p in await pruning.listing(db, repository_id)]
+    return [PruningPolicy.of(p) for p in await pruning.listing(db, repository_id)]
 
 
 @router.post("/repositories/{namespace}/{repo}/pruningPolicies/test")
@@ -194,7 +203,7 @@ async def test_policy(
     db: Db,
     principal: SignedIn,
     body: Annotated[PolicyBody | None, Body()] = None,
-) -> list[dict[str, Any]]:
+) -> list[PrunableTag]:
     """Dry run: the tags the given policy (or, without a body, the stored policies and the tag
     limit) would prune now."""
     repository_id = await _repository_admin(db, principal, f"{namespace}/{repo}")
@@ -202,7 +211,8 @@ async def test_policy(
     if body is not None:
         rules = pruning.parse_rules(body.rules)
         policies = [pruning.Policy("test", repository_id, True, rules)]
-    return await pruning.plan(db, repository_id, policies, with_limit=body is None)
+    found = await pruning.plan(db, repository_id, policies, with_limit=body is None)
+    return [PrunableTag.of(tag) for tag in found]
 
 
 @router.delete("/repositories/{namespace}/{repo}/pruningPolicies/{policy_id}", status_code=204)

@@ -39,9 +39,9 @@ from moorage.http.ui.render import db_of as _db
 from moorage.http.ui.render import field as _field
 from moorage.http.ui.render import see_other as _see_other
 from moorage.http.ui.render import system_admin as _system_admin
-from moorage.jobs import store as jobs
 from moorage.jobs.actions import KNOWN as KNOWN_ACTIONS
 from moorage.jobs.gc import DEFAULT_GRACE as GC_GRACE_SECONDS
+from moorage.queue import crons, job_logs, jobs
 from moorage.registry.gc_report import duration as gc_duration
 from moorage.webhooks import delivery as webhook_delivery
 
@@ -110,7 +110,7 @@ async def _jobs(request: Request, viewer: Viewer) -> Response:
         status_filter=status,
         statuses=list(_JOB_STATUS_FILTERS),
         actions=sorted(KNOWN_ACTIONS),
-        crons=await jobs.list_crons(db),
+        crons=await crons.listing(db),
         gc_grace=gc_duration(GC_GRACE_SECONDS),
     )
 
@@ -126,7 +126,7 @@ async def _job(request: Request, viewer: Viewer) -> Response:
         await jobs.cancel(db, job_id)
         return _see_other(f"/jobs/{quote(job_id, safe='')}")
     job = await jobs.get(db, job_id)
-    lines = await jobs.logs(db, job_id, limit=10000)
+    lines = await job_logs.read(db, job_id, limit=10000)
     # A webhook job is one delivery: its attempts are shown with it.
     delivery = None
     if job.action == "webhook":

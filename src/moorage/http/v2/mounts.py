@@ -16,8 +16,7 @@ from typing import Any
 from starlette.requests import Request
 
 from moorage.errors import MoorageError, Unauthorized
-from moorage.http.access import CHALLENGE_EXTRA
-from moorage.http.authz import Access, authorize
+from moorage.http.authz import CHALLENGE_EXTRA, Access, authorize
 from moorage.oci.digest import Digest
 from moorage.oci.names import validate_name
 from moorage.registry import blobs

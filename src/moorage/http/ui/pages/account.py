@@ -13,10 +13,10 @@ from starlette.responses import Response
 
 from moorage.auth.credentials import OWN_CREDENTIALS_VIA
 from moorage.errors import Denied, InvalidInput, MoorageError, SignInThrottled
-from moorage.http.api.accounts import change_account
 from moorage.http.authn import client_source
 from moorage.http.ui import sessions
 from moorage.http.ui.render import COOKIE, Viewer, authorizer, db_of, render, secure, see_other
+from moorage.services.accounts import change_account
 
 
 async def account(request: Request, viewer: Viewer) -> Response:

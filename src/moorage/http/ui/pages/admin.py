@@ -13,8 +13,6 @@ from moorage.auth import accounts, grants
 from moorage.auth.levels import Level
 from moorage.db import site_settings
 from moorage.errors import Denied, InvalidInput, MoorageError
-from moorage.http.api.accounts import change_account
-from moorage.http.api.common import namespace_level
 from moorage.http.ui.render import (
     PAGE_SIZE,
     Viewer,
@@ -25,6 +23,7 @@ from moorage.http.ui.render import (
     see_other,
     system_admin,
 )
+from moorage.services.accounts import change_account, require_org_admin
 
 
 async def _accounts_page(request: Request, viewer: Viewer, kind: str) -> Response:
@@ -103,8 +102,6 @@ async def user(request: Request, viewer: Viewer) -> Response:
                 "isAdmin": checked(form, "is_admin"),
                 "isActive": checked(form, "is_active"),
             }
-            if is_self and not (changes["isAdmin"] and changes["isActive"]):
-                raise InvalidInput("administrators cannot demote or deactivate themselves")
             password = form.get("password")
             if isinstance(password, str) and password:
                 changes["password"] = password
@@ -122,12 +119,6 @@ async def user(request: Request, viewer: Viewer) -> Response:
         error=error,
         saved=request.query_params.get("saved") == "1",
     )
-
-
-async def _org_admin(request: Request, viewer: Viewer, org: str) -> None:
-    """The API's rule for managing an organization: its owners and system administrators."""
-    if await namespace_level(db_of(request), viewer.principal, org) < Level.ADMIN:
-        raise Denied("only the organization's owners and system administrators may do this")
 
 
 async def _org_action(request: Request, viewer: Viewer, org: str, form: FormData) -> Response:
@@ -172,7 +163,7 @@ async def org(request: Request, viewer: Viewer) -> Response:
     org = request.path_params["org"]
     async with db.read() as conn:
         found = await accounts.require_org(conn, org)
-    await _org_admin(request, viewer, org)
+    await require_org_admin(db_of(request), viewer.principal, org)
     error = ""
     status = 200
     if request.method == "POST":

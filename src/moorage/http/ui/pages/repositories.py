@@ -11,7 +11,6 @@ from starlette.responses import Response
 from moorage.auth import accounts, grants
 from moorage.auth.levels import Level
 from moorage.errors import Denied, InvalidInput, MoorageError, NoSuchAccount
-from moorage.http.api.common import namespace_level
 from moorage.http.ui.render import (
     PAGE_SIZE,
     Viewer,
@@ -23,6 +22,7 @@ from moorage.http.ui.render import (
     see_other,
 )
 from moorage.registry import repositories, search
+from moorage.services.access import namespace_level
 
 
 def _page_number(raw: str) -> int:

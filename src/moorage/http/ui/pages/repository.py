@@ -11,7 +11,6 @@ from starlette.responses import HTMLResponse, Response
 from moorage.auth.levels import Level
 from moorage.errors import Denied
 from moorage.events import store as events
-from moorage.http.api.common import repository_level
 from moorage.http.ui.formatting import RUN_KEYS, artifact_label, config_value, cosign_subject
 from moorage.http.ui.render import (
     PAGE_SIZE,
@@ -26,6 +25,7 @@ from moorage.oci import mediatypes as mt
 from moorage.registry import browse, indexes, listing
 from moorage.registry.context import RegistryContext
 from moorage.registry.repositories import RepositoryDetails
+from moorage.services.access import repository_level
 
 TITLES = {
     "tags": "Tags",
@@ -66,7 +66,7 @@ async def repository_page(
         viewer,
         f"repository_{tab}.html",
         repo=repo,
-        level=level.wire,
+        level=level.label,
         is_admin=level >= Level.ADMIN,
         can_delete_tags=viewer is not None and level >= Level.READ_WRITE,
         tab=tab,

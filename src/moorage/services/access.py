@@ -1,7 +1,8 @@
-"""What a principal may do to a repository: registry facts handed to the auth layer's rules.
+"""What a principal may do to a repository or namespace: registry facts handed to auth's rules.
 
-Shared by the /v2 authorizer (every request) and the token service (what a token may carry),
-so a token never carries more than its account may do.
+``AccessPolicy`` is shared by the /v2 authorizer (every request) and the token service (what a
+token may carry), so a token never carries more than its account may do; ``repository_level``
+and ``namespace_level`` by the API and the web UI, so a hidden repository answers alike on both.
 """
 
 from __future__ import annotations
@@ -12,13 +13,11 @@ from dataclasses import dataclass
 from moorage.auth import accounts, grants
 from moorage.auth.levels import Level, Principal, RepositoryFacts, allowed_actions
 from moorage.db import site_settings
+from moorage.db.engine import Database
+from moorage.errors import NoSuchRepository
 from moorage.oci.names import validate_name
 from moorage.registry import repositories
 from moorage.registry.context import RegistryContext
-
-# ``request.scope`` key: further scopes (``Access``) a 401 challenge names beside the one
-# refused, e.g. the source repository of a cross-repository mount.
-CHALLENGE_EXTRA = "moorage.challenge_scopes"
 
 
 class Refusal(enum.Enum):
@@ -79,3 +78,29 @@ class AccessPolicy:
     async def _namespace_exists(self, namespace: str) -> bool:
         async with self.ctx.db.read() as conn:
             return await accounts.find(conn, namespace) is not None
+
+
+async def repository_level(
+    db: Database, principal: Principal, name: str
+) -> tuple[Level, repositories.RepositoryDetails]:
+    """The caller's level on an existing repository; 404 when it may not even see it."""
+    repo = await repositories.details(db, name)
+    facts = RepositoryFacts(name, repo.namespace, repo.id, repo.visibility)
+    level = await grants.level_on(db, principal, facts)
+    if level < Level.READ_ONLY:
+        raise NoSuchRepository(detail={"name": name})
+    return level, repo
+
+
+async def namespace_level(db: Database, principal: Principal, namespace: str) -> Level:
+    async with db.read() as conn:
+        return await grants.namespace_level(conn, principal, namespace)
+
+
+async def namespace_types(db: Database, namespaces: set[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    async with db.read() as conn:
+        for ns in namespaces:
+            account = await accounts.find(conn, ns)
+            out[ns] = "organization" if account and account.is_org else "user"
+    return out

@@ -1,0 +1,1 @@
+"""The measured phases of a round, one module per family; each runs on both servers in turn."""

@@ -1,0 +1,84 @@
+"""eNZi's account, team and member objects (``/enzi/v0``), also inside /api/v0 answers."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from moorage.auth import accounts
+from moorage.auth.levels import Principal
+from moorage.http.api.models.wire import WireModel, optional
+
+
+class Account(WireModel):
+    """A user or an organization; ``email`` only for system administrators and the account
+    itself."""
+
+    id: str
+    name: str
+    full_name: str = Field(serialization_alias="fullName")
+    is_org: bool = Field(serialization_alias="isOrg")
+    is_admin: bool = Field(serialization_alias="isAdmin")
+    is_active: bool = Field(serialization_alias="isActive")
+    is_imported: bool = Field(serialization_alias="isImported")
+    email: str | None = optional()
+
+    @classmethod
+    def of(cls, account: accounts.Account, *, with_email: bool = False) -> Account:
+        return cls(
+            id=str(account.id),
+            name=account.name,
+            full_name=account.full_name,
+            is_org=account.is_org,
+            is_admin=account.is_admin,
+            is_active=account.is_active,
+            is_imported=account.is_imported,
+            email=account.email if with_email else None,
+        )
+
+    @classmethod
+    def seen_by(cls, account: accounts.Account, principal: Principal) -> Account:
+        """The account as ``principal`` may see it (its e-mail: admins and itself)."""
+        mine = principal.is_admin or principal.account_id == account.id
+        return cls.of(account, with_email=mine)
+
+
+class AccountPage(WireModel):
+    accounts: list[Account]
+    next_page_start: str = Field(serialization_alias="nextPageStart")
+
+
+class Team(WireModel):
+    id: str
+    org_id: str = Field(serialization_alias="orgID")
+    name: str
+    description: str
+    type: str = "managed"
+
+    @classmethod
+    def of(cls, team: accounts.Team) -> Team:
+        return cls(
+            id=str(team.id), org_id=str(team.org_id), name=team.name, description=team.description
+        )
+
+
+class TeamList(WireModel):
+    teams: list[Team]
+
+
+class OrgMember(WireModel):
+    member: Account
+    is_admin: bool = Field(serialization_alias="isAdmin")
+    is_public: bool = Field(default=True, serialization_alias="isPublic")
+
+
+class OrgMemberList(WireModel):
+    members: list[OrgMember]
+
+
+class TeamMember(WireModel):
+    member: Account
+    is_admin: bool = Field(default=False, serialization_alias="isAdmin")
+
+
+class TeamMemberList(WireModel):
+    members: list[TeamMember]

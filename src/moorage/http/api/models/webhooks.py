@@ -1,0 +1,135 @@
+"""DTR's webhook objects (``/webhooks``) and pruning policies (``.../pruningPolicies``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import Field
+
+from moorage.http.api.models.wire import Timestamp, WireModel
+from moorage.registry import pruning
+from moorage.webhooks import delivery, hooks
+
+
+class Webhook(WireModel):
+    """A hook; ``authenticated`` says whether an HMAC secret is set (never the secret)."""
+
+    id: str
+    type: str
+    key: str
+    endpoint: str
+    tls_cert: str = Field(serialization_alias="tlsCert")
+    authenticated: bool
+    inactive: bool
+    inactive_reason: str = Field(serialization_alias="inactiveReason")
+    created_by: str = Field(serialization_alias="createdBy")
+    created_at: Timestamp = Field(serialization_alias="createdAt")
+
+    @classmethod
+    def of(cls, hook: hooks.Webhook) -> Webhook:
+        return cls(
+            id=hook.id,
+            type=hook.type,
+            key=hook.key,
+            endpoint=hook.endpoint,
+            tls_cert=hook.tls_cert or "",
+            authenticated=hook.secret_sealed is not None,
+            inactive=not hook.active,
+            inactive_reason="" if hook.active else (hook.inactive_reason or ""),
+            created_by=hook.created_by or "",
+            created_at=hook.created_at,
+        )
+
+
+class WebhookTest(WireModel):
+    response_code: int | None = Field(serialization_alias="responseCode")
+    error: str
+    delivered: bool
+
+    @classmethod
+    def of(cls, outcome: delivery.SampleOutcome) -> WebhookTest:
+        return cls(
+            response_code=outcome.response_code, error=outcome.error, delivered=outcome.delivered
+        )
+
+
+class DeliveryAttempt(WireModel):
+    attempt: int
+    status: str
+    response_code: int | None = Field(serialization_alias="responseCode")
+    error: str
+    at: Timestamp
+
+
+class Delivery(WireModel):
+    id: str
+    webhook_id: str = Field(serialization_alias="webhookID")
+    event_id: str = Field(serialization_alias="eventID")
+    status: str
+    attempts: int
+    response_code: int | None = Field(serialization_alias="responseCode")
+    error: str
+    created_at: Timestamp = Field(serialization_alias="createdAt")
+    updated_at: Timestamp = Field(serialization_alias="updatedAt")
+    payload: dict[str, Any]
+    history: list[DeliveryAttempt]
+
+    @classmethod
+    def of(cls, found: delivery.Delivery) -> Delivery:
+        return cls(
+            id=found.id,
+            webhook_id=found.webhook_id,
+            event_id=found.event_id,
+            status=found.status,
+            attempts=found.attempts,
+            response_code=found.response_code,
+            error=found.error,
+            created_at=found.created_at,
+            updated_at=found.updated_at,
+            payload=found.payload,
+            history=[
+                DeliveryAttempt(
+                    attempt=a.attempt,
+                    status=a.status,
+                    response_code=a.response_code,
+                    error=a.error,
+                    at=a.at,
+                )
+                for a in found.history
+            ],
+        )
+
+
+class PruningRule(WireModel):
+    field: str
+    operator: str
+    values: list[str]
+
+
+class PruningPolicy(WireModel):
+    id: str
+    enabled: bool
+    rules: list[PruningRule]
+
+    @classmethod
+    def of(cls, policy: pruning.Policy) -> PruningPolicy:
+        return cls(
+            id=policy.id,
+            enabled=policy.enabled,
+            rules=[
+                PruningRule(field=r.field, operator=r.operator, values=list(r.values))
+                for r in policy.rules
+            ],
+        )
+
+
+class PrunableTag(WireModel):
+    """A tag a pruning dry run would remove."""
+
+    name: str
+    updated_at: Timestamp = Field(serialization_alias="updatedAt")
+
+    @classmethod
+    def of(cls, found: tuple[str, dt.datetime]) -> PrunableTag:
+        return cls(name=found[0], updated_at=found[1])
