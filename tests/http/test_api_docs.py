@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -16,22 +15,8 @@ import pytest
 
 from tests.conftest import RunningRegistry
 from tests.inprocess import InProcessApp
+from tests.services.chromium import launched
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-default-apps",
-    "--disable-extensions",
-    "--no-first-run",
-    "--disable-quic",
-    "--no-default-browser-check",
-]
 DOCS = {
     "/api/v0/docs": ("Moorage API (DTR /api/v0)", "/repositories"),
     "/enzi/v0/docs": ("Moorage accounts (enzi /enzi/v0)", "/accounts"),
@@ -70,19 +55,12 @@ async def test_docs_pages_reference_only_their_own_assets(inproc: InProcessApp) 
 # ---- in Chromium, with the network cut -------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture()
 def chromium() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("Debian chromium is not installed")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=ARGS, timeout=30000
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
+    # Per test, not per module: sync Playwright keeps an event loop running in this thread
+    # while it is open, and the async tests of this module need the thread's loop free.
+    with launched() as browser:
+        yield browser
 
 
 @pytest.mark.parametrize("path", sorted(DOCS))

@@ -3,52 +3,26 @@ the TCP connection the checked address (a real TLS server on 127.0.0.1)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import ipaddress
 import ssl
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from moorage.remote import outbound
 from moorage.remote.addresses import Address, parse_networks
 from tests.events.receiver import receiving
+from tests.services.tls import self_signed
 
 LOOPBACK = outbound.Guard(parse_networks(["127.0.0.1/32"]), "webhookAllowedNetworks")
 
 
 def _certificate(directory: Path, dns_name: str) -> tuple[str, ssl.SSLContext, list[str]]:
     """A self-signed certificate for ``dns_name`` only; a server context that records the SNI."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns_name)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(dns_name)]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    pem = cert.public_bytes(serialization.Encoding.PEM).decode()
-    (directory / "cert.pem").write_text(pem)
-    (directory / "key.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    cert_path, key_path = self_signed(directory, host=dns_name)
+    pem = cert_path.read_text()
     server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server.load_cert_chain(directory / "cert.pem", directory / "key.pem")
+    server.load_cert_chain(cert_path, key_path)
     names: list[str] = []
 
     def sni(_sock: object, server_name: str | None, _ctx: object) -> None:

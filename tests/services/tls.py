@@ -1,4 +1,5 @@
-"""A throwaway self-signed certificate for 127.0.0.1 (EC P-256), for servers started by tests."""
+"""A throwaway self-signed certificate (EC P-256), for servers started by tests: for 127.0.0.1 by
+default, or for another IP address or DNS name."""
 
 from __future__ import annotations
 
@@ -13,11 +14,20 @@ from cryptography.x509.oid import NameOID
 
 
 def self_signed(
-    directory: Path, cert_name: str = "cert.pem", key_name: str = "key.pem"
+    directory: Path,
+    cert_name: str = "cert.pem",
+    key_name: str = "key.pem",
+    *,
+    host: str = "127.0.0.1",
 ) -> tuple[Path, Path]:
-    """Write the certificate and its key (mode 0600) into ``directory``; returns both paths."""
+    """Write the certificate for ``host`` and its key (mode 0600) into ``directory``; returns
+    both paths."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    try:
+        alt: x509.GeneralName = x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        alt = x509.DNSName(host)
     now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
@@ -28,7 +38,7 @@ def self_signed(
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=1))
         .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            x509.SubjectAlternativeName([alt]),
             critical=False,
         )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,24 +15,8 @@ import pytest
 from tests.auth.world import PASSWORD
 from tests.clients.conftest import ClientEnv, build_umoci_image, client_environment, requires
 from tests.conftest import ADMIN, ARTIFACTS, RunningRegistry
+from tests.services.chromium import CHROMIUM, launched
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-default-apps",
-    "--disable-extensions",
-    "--no-first-run",
-    "--disable-quic",
-    "--metrics-recording-only",
-    "--no-default-browser-check",
-    "--mute-audio",
-]
 SHOTS = ARTIFACTS / "screenshots"
 
 if not CHROMIUM.exists():
@@ -52,14 +35,8 @@ def cenv(
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=ARGS, timeout=30000
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with launched() as browser:
+        yield browser
 
 
 def shot(page: Any, name: str) -> None:

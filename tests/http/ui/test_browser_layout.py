@@ -15,7 +15,8 @@ import pytest
 from tests.auth.world import PASSWORD, digest_of
 from tests.conftest import ADMIN, RunningRegistry
 from tests.http.api.images import OCI_MANIFEST, push_image, push_index
-from tests.http.ui.test_browser import ARGS, CHROMIUM, shot
+from tests.http.ui.test_browser import shot
+from tests.services.chromium import launched
 
 sync_api = pytest.importorskip("playwright.sync_api")
 WIDTH = 390
@@ -24,14 +25,8 @@ LONG_TAG = "release-2026.12.01-build.1234567890-with-a-long-suffix"
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=ARGS, timeout=30000
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with launched() as browser:
+        yield browser
 
 
 def _artifact(api: httpx.Client, repo: str, subject: str) -> str:
