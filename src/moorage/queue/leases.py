@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import and_, func, select, update
+from sqlalchemy.sql.elements import ColumnElement
 
 from moorage.db import job_tables as jt
 from moorage.db.engine import Connection, Database, utcnow
@@ -32,6 +33,11 @@ BACKOFF_MAX = 300.0
 def backoff(attempt: int) -> dt.timedelta:
     """Wait before attempt ``attempt + 1``."""
     return dt.timedelta(seconds=min(BACKOFF_MAX, BACKOFF_BASE * 2 ** max(0, attempt - 1)))
+
+
+def _held(which: ColumnElement[bool], worker: str) -> ColumnElement[bool]:
+    """The job ``which`` selects, while it is still running under ``worker``'s lease."""
+    return and_(which, jt.jobs.c.worker == worker, jt.jobs.c.status == "running")
 
 
 async def has_work(db: Database, actions: list[str]) -> bool:
@@ -95,13 +101,7 @@ async def renew(db: Database, job_id: str, worker: str, lease: dt.timedelta) -> 
         row = (
             await conn.execute(
                 update(jt.jobs)
-                .where(
-                    and_(
-                        jt.jobs.c.id == job_id,
-                        jt.jobs.c.worker == worker,
-                        jt.jobs.c.status == "running",
-                    )
-                )
+                .where(_held(jt.jobs.c.id == job_id, worker))
                 .values(lease_until=now + lease, updated_at=now)
                 .returning(jt.jobs.c.cancel_requested)
             )
@@ -129,13 +129,7 @@ async def finish(
         async with db.write() as conn:
             again = await conn.execute(
                 update(jt.jobs)
-                .where(
-                    and_(
-                        jt.jobs.c.id == job.id,
-                        jt.jobs.c.worker == worker,
-                        jt.jobs.c.status == "running",
-                    )
-                )
+                .where(_held(jt.jobs.c.id == job.id, worker))
                 .values(
                     status="waiting",
                     attempt=job.attempt + 1,
@@ -150,13 +144,7 @@ async def finish(
     async with db.write() as conn:
         done = await conn.execute(
             update(jt.jobs)
-            .where(
-                and_(
-                    jt.jobs.c.id == job.id,
-                    jt.jobs.c.worker == worker,
-                    jt.jobs.c.status == "running",
-                )
-            )
+            .where(_held(jt.jobs.c.id == job.id, worker))
             .values(
                 status=status,
                 error=(error or None) and error[:MAX_LOG_LINE],
