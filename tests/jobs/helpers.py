@@ -1,11 +1,36 @@
-"""Small helpers for the job tests: queue, wait, read logs through DTR's API."""
+"""Small helpers for the job tests: a registry context on a fresh database; queue, wait, read
+logs through DTR's API."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
+
+from moorage.config import Settings
+from moorage.db.engine import Database
+from moorage.db.migrate import upgrade
+from moorage.registry.context import RegistryContext
+from moorage.storage.base import StorageDriver
+
+
+@contextlib.asynccontextmanager
+async def registry_context(
+    url: str | None, tmp_path: Path, storage: StorageDriver
+) -> AsyncIterator[RegistryContext]:
+    """A migrated database (``url``, else SQLite in ``tmp_path``) and ``storage``, no server."""
+    url = url or f"sqlite:///{tmp_path / 'moorage.db'}"
+    await asyncio.to_thread(upgrade, url)
+    db = Database(url)
+    try:
+        yield RegistryContext(db=db, storage=storage, settings=Settings(data=tmp_path))
+    finally:
+        await db.close()
 
 
 def submit(client: httpx.Client, action: str, **body: Any) -> dict[str, Any]:

@@ -15,16 +15,14 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from moorage.config import Settings
 from moorage.db import tables as t
-from moorage.db.engine import Database
-from moorage.db.migrate import upgrade
 from moorage.errors import BlobUploadInvalid, ManifestBlobUnknown
 from moorage.oci.digest import Digest
 from moorage.registry import blobs, gc, manifests, uploads
 from moorage.registry.context import RegistryContext
 from moorage.registry.layout import blob_key
 from moorage.storage.filesystem import FilesystemDriver
+from tests.jobs.helpers import registry_context
 from tests.registry.pushing import OCI_MANIFEST, manifest_for
 
 TIMEOUT = 20.0
@@ -63,15 +61,10 @@ class GatedDriver(FilesystemDriver):
 async def ctx(
     db_kind: str, database_factory: Callable[[], str | None], tmp_path: Path
 ) -> AsyncIterator[RegistryContext]:
-    url = database_factory() or f"sqlite:///{tmp_path / 'moorage.db'}"
-    await asyncio.to_thread(upgrade, url)
-    db = Database(url)
-    try:
-        yield RegistryContext(
-            db=db, storage=GatedDriver(tmp_path / "storage"), settings=Settings(data=tmp_path)
-        )
-    finally:
-        await db.close()
+    async with registry_context(
+        database_factory(), tmp_path, GatedDriver(tmp_path / "storage")
+    ) as ctx:
+        yield ctx
 
 
 async def _body(data: bytes) -> AsyncIterator[bytes]:

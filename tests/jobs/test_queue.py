@@ -12,15 +12,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from moorage.config import Settings
 from moorage.db import job_tables as jt
 from moorage.db.engine import Database, utcnow
-from moorage.db.migrate import upgrade
 from moorage.jobs.context import JobContext
 from moorage.jobs.runner import JobRunner
 from moorage.queue import crons, job_logs, jobs, leases
 from moorage.registry.context import RegistryContext
 from moorage.storage.filesystem import FilesystemDriver
+from tests.jobs.helpers import registry_context
 
 LEASE = dt.timedelta(seconds=30)
 
@@ -29,15 +28,10 @@ LEASE = dt.timedelta(seconds=30)
 async def ctx(
     db_kind: str, database_factory: Callable[[], str | None], tmp_path: Path
 ) -> AsyncIterator[RegistryContext]:
-    url = database_factory() or f"sqlite:///{tmp_path / 'moorage.db'}"
-    await asyncio.to_thread(upgrade, url)
-    db = Database(url)
-    try:
-        yield RegistryContext(
-            db=db, storage=FilesystemDriver(tmp_path / "storage"), settings=Settings(data=tmp_path)
-        )
-    finally:
-        await db.close()
+    async with registry_context(
+        database_factory(), tmp_path, FilesystemDriver(tmp_path / "storage")
+    ) as ctx:
+        yield ctx
 
 
 async def test_concurrent_claims_take_each_job_once(ctx: RegistryContext) -> None:
