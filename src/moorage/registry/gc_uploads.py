@@ -1,5 +1,6 @@
 """GC's last phase: upload rows nobody wrote to for ``upload_max_age`` (and no writer holds),
-with their folders, and upload folders without a row older than that."""
+with their folders (the daily purge's own rule, ``upload_limits.purge``), and upload folders
+without a row older than that."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ import datetime as dt
 import os
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import select
 
 from moorage.db import tables as t
 from moorage.db.engine import utcnow
 from moorage.registry.context import RegistryContext
 from moorage.registry.gc_report import GcReport
 from moorage.registry.layout import upload_prefix
+from moorage.registry.upload_limits import purge, upload_size
 
 
 async def collect_uploads(
@@ -25,38 +27,19 @@ async def collect_uploads(
     progress: Callable[[str, GcReport], Awaitable[None]],
     should_stop: Callable[[], bool],
 ) -> None:
-    u = t.uploads
-    now = utcnow()
-    cutoff = now - max_age
-    abandoned = and_(u.c.updated_at < cutoff, or_(u.c.writer.is_(None), u.c.lease_until < now))
     async with ctx.db.read() as conn:
-        known = {str(r.id) for r in await conn.execute(select(u.c.id))}
-        stale = [str(r.id) for r in await conn.execute(select(u.c.id).where(abandoned))]
+        known = {str(r.id) for r in await conn.execute(select(t.uploads.c.id))}
     report.uploads_examined = len(known)
-    for i in range(0, len(stale), batch):
-        if should_stop():
-            report.stopped = True
-            return
-        ids = stale[i : i + batch]
-        if dry_run:
-            gone = ids
-        else:
-            async with ctx.db.write() as conn:
-                gone = [
-                    str(r.id)
-                    for r in await conn.execute(
-                        delete(u).where(and_(u.c.id.in_(ids), abandoned)).returning(u.c.id)
-                    )
-                ]
-        for upload_id in gone:
-            report.uploads_deleted += 1
-            report.upload_bytes_freed += await _upload_size(ctx, upload_id)
-            if not dry_run:
-                await ctx.storage.delete(upload_prefix(upload_id))
+    purged = await purge(ctx, max_age, dry_run=dry_run, should_stop=should_stop, batch=batch)
+    report.uploads_deleted += purged.deleted
+    report.upload_bytes_freed += purged.bytes_freed
+    if purged.stopped:
+        report.stopped = True
+        return
     # Folders without a row: monolithic uploads in flight have none, so only old ones go (the
     # age comes from the file system; drivers without local paths keep them).
     folders = sorted({key.split("/")[1] for key in await ctx.storage.list("uploads") if "/" in key})
-    limit = cutoff.timestamp()
+    limit = (utcnow() - max_age).timestamp()
     for upload_id in folders:
         if should_stop():
             report.stopped = True
@@ -80,7 +63,7 @@ async def collect_uploads(
         if newest >= limit:
             continue
         report.uploads_deleted += 1
-        report.upload_bytes_freed += await _upload_size(ctx, upload_id)
+        report.upload_bytes_freed += await upload_size(ctx, upload_id)
         if not dry_run:
             await ctx.storage.delete(upload_prefix(upload_id))
     if report.uploads_deleted:
@@ -88,10 +71,3 @@ async def collect_uploads(
             f"uploads: {report.uploads_deleted} abandoned ({report.upload_bytes_freed} bytes)",
             report,
         )
-
-
-async def _upload_size(ctx: RegistryContext, upload_id: str) -> int:
-    total = 0
-    for key in await ctx.storage.list(upload_prefix(upload_id)):
-        total += await ctx.storage.stat(key) or 0
-    return total

@@ -64,6 +64,7 @@ async def purge(
     *,
     dry_run: bool = False,
     should_stop: Callable[[], bool] | None = None,
+    batch: int = _BATCH,
 ) -> PurgeReport:
     """Delete uploads not written to for ``max_age`` and not held by a writer: the rows (each
     re-checked in the deleting transaction), then their bytes. A crash between the two leaves
@@ -75,11 +76,11 @@ async def purge(
     async with ctx.db.read() as conn:
         stale = [str(r.id) for r in await conn.execute(select(u.c.id).where(_idle(cutoff, now)))]
     report.examined = len(stale)
-    for i in range(0, len(stale), _BATCH):
+    for i in range(0, len(stale), batch):
         if should_stop is not None and should_stop():
             report.stopped = True
             break
-        ids = stale[i : i + _BATCH]
+        ids = stale[i : i + batch]
         if dry_run:
             gone = ids
         else:
@@ -90,8 +91,15 @@ async def purge(
                 gone = [str(r.id) for r in done]
         for upload_id in gone:
             report.deleted += 1
-            for key in await ctx.storage.list(upload_prefix(upload_id)):
-                report.bytes_freed += await ctx.storage.stat(key) or 0
+            report.bytes_freed += await upload_size(ctx, upload_id)
             if not dry_run:
                 await ctx.storage.delete(upload_prefix(upload_id))
     return report
+
+
+async def upload_size(ctx: RegistryContext, upload_id: str) -> int:
+    """The bytes an upload's folder holds."""
+    total = 0
+    for key in await ctx.storage.list(upload_prefix(upload_id)):
+        total += await ctx.storage.stat(key) or 0
+    return total
