@@ -1,0 +1,1 @@
+"""What software an image holds: layers read once, whiteouts applied, packages found."""
