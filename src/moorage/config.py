@@ -14,6 +14,25 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from moorage.errors import ConfigError
 
+# The ecosystems the analysers report packages of, as osv.dev names its archives.
+DEFAULT_FEED_ECOSYSTEMS = (
+    "Debian",
+    "Ubuntu",
+    "Alpine",
+    "Red Hat",
+    "Rocky Linux",
+    "AlmaLinux",
+    "SUSE",
+    "PyPI",
+    "npm",
+    "Go",
+    "Maven",
+    "RubyGems",
+    "crates.io",
+    "NuGet",
+    "Packagist",
+)
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MOORAGE_", extra="forbid")
@@ -73,6 +92,21 @@ class Settings(BaseSettings):
     # Repository events: pulls are written in batches this often; history compaction period.
     event_flush_interval: float = Field(default=1.0, gt=0, le=60)
     event_compaction_interval: float = Field(default=300.0, gt=0)
+    # The vulnerability database (moorage.scanning.vulndb): the OSV feed online updates fetch
+    # (``<url>/<ecosystem>/all.zip``, as osv.dev publishes them), whether the daily
+    # ``vulndbupdate`` cron fetches it (off on air-gapped sites, which import files), the networks
+    # it may be on besides public addresses (moorage.remote), and the largest archive taken.
+    vulnerability_feed_url: str = Field(
+        default="https://osv-vulnerabilities.storage.googleapis.com", pattern="^https?://"
+    )
+    vulnerability_feed_ecosystems: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_FEED_ECOSYSTEMS), min_length=1, max_length=256
+    )
+    vulnerability_feed_scheduled: bool = True
+    vulnerability_feed_allowed_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="CIDRs the feed may be on besides public addresses"
+    )
+    vulnerability_db_max_archive_bytes: int = Field(default=4 * 1024**3, ge=1024)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
@@ -89,6 +123,27 @@ class Settings(BaseSettings):
                 except ValueError as exc:
                     raise ValueError(f"not an IP address or CIDR: {item!r}") from exc
         return value
+
+    @field_validator(
+        "vulnerability_feed_ecosystems", "vulnerability_feed_allowed_networks", mode="before"
+    )
+    @classmethod
+    def _split_list(cls, value: Any) -> Any:
+        """A list, a JSON list or a comma-separated string."""
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else text.split(",")
+        if isinstance(value, list):
+            value = [str(v).strip() for v in value if str(v).strip()]
+        return value
+
+    @field_validator("vulnerability_feed_allowed_networks")
+    @classmethod
+    def _check_feed_networks(cls, value: list[str]) -> list[str]:
+        try:
+            return [str(ipaddress.ip_network(v, strict=False)) for v in value]
+        except ValueError as exc:
+            raise ValueError(f"not a network in CIDR notation (10.0.0.0/8): {exc}") from exc
 
     @field_validator("listen")
     @classmethod

@@ -3,12 +3,37 @@
 Domain code raises these; the HTTP edge maps each to its wire format (the OCI
 ``{"errors": [...]}`` envelope on ``/v2``, DTR's envelope on ``/api/v0``).
 Every error carries its protocol code and HTTP status, so the edge never
-guesses.
+guesses. Errors carry facts, never headers: where an upload stands (``RangeInvalid.upload``),
+what token to ask for (``Unauthorized.challenge``), when to try again
+(``TooManyRequests.retry_after``); the HTTP edge (``moorage.http.headers``) turns them into
+``Location``, ``Range``, ``Docker-Upload-UUID``, ``WWW-Authenticate`` and ``Retry-After``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class UploadProgress:
+    """Where a blob upload stands: what a client needs to resume it."""
+
+    repository: str
+    upload_id: str
+    offset: int  # bytes stored so far
+
+
+@dataclass(frozen=True, slots=True)
+class TokenChallenge:
+    """What a refused caller should ask the token service for (Docker token protocol): the
+    service's URL (``realm``) and name, the scopes (``type:name:actions``) and, for a token
+    that was offered, why it failed (``invalid_token``, ``insufficient_scope``)."""
+
+    realm: str
+    service: str
+    scopes: tuple[str, ...] = ()
+    error: str | None = None
 
 
 class MoorageError(Exception):
@@ -25,11 +50,9 @@ class MoorageError(Exception):
         message: str | None = None,
         *,
         detail: Any = None,
-        headers: dict[str, str] | None = None,
     ) -> None:
         self.message = message or self.default_message
         self.detail = detail
-        self.headers = headers or {}
         super().__init__(self.message)
 
 
@@ -50,6 +73,16 @@ class RangeInvalid(BlobUploadInvalid):
 
     status = 416
     default_message = "requested range not satisfiable"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        detail: Any = None,
+        upload: UploadProgress | None = None,
+    ) -> None:
+        super().__init__(message, detail=detail)
+        self.upload = upload  # None: the request named no upload the client could resume
 
 
 class BlobUploadUnknown(RegistryError):
@@ -117,6 +150,16 @@ class Unauthorized(RegistryError):
     code, status, default_message = "UNAUTHORIZED", 401, "authentication required"
     api_code = "NOT_AUTHENTICATED"
 
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        detail: Any = None,
+        challenge: TokenChallenge | None = None,
+    ) -> None:
+        super().__init__(message, detail=detail)
+        self.challenge = challenge  # None: the edge's own challenge (Basic on the APIs)
+
 
 class Denied(RegistryError):
     code, status, default_message = "DENIED", 403, "requested access to the resource is denied"
@@ -137,6 +180,12 @@ class ManifestUnsupported(Unsupported):
 class TooManyRequests(RegistryError):
     code, status, default_message = "TOOMANYREQUESTS", 429, "too many requests"
 
+    def __init__(
+        self, message: str | None = None, *, detail: Any = None, retry_after: int | None = None
+    ) -> None:
+        super().__init__(message, detail=detail)
+        self.retry_after = retry_after  # seconds; None: no promise when it will pass
+
 
 class SignInThrottled(TooManyRequests):
     """Too many failed sign-ins from this source: refused at once, before any secret is checked."""
@@ -144,12 +193,8 @@ class SignInThrottled(TooManyRequests):
     default_message = "too many failed sign-ins from this address: try again later"
 
     def __init__(self, retry_after: int, message: str | None = None) -> None:
-        super().__init__(
-            message,
-            detail={"retryAfter": retry_after},
-            headers={"Retry-After": str(retry_after)},
-        )
-        self.retry_after = retry_after
+        super().__init__(message, detail={"retryAfter": retry_after}, retry_after=retry_after)
+        self.retry_after: int = retry_after
 
 
 class PaginationNumberInvalid(RegistryError):
@@ -217,3 +262,39 @@ class RepositoryExists(Conflict):
 
 class InvalidInput(MoorageError):
     code, status, default_message = "INVALID_INPUT", 400, "invalid input"
+
+
+# ---- scanning ---------------------------------------------------------------------------------
+
+
+class ScanError(MoorageError):
+    code, status, default_message = "SCAN_FAILED", 500, "the image could not be scanned"
+
+
+class LayerInvalid(ScanError):
+    """A layer blob that cannot be read as a (compressed) tar: corrupt, truncated, unsafe paths."""
+
+    code, status, default_message = "LAYER_INVALID", 422, "layer is not a readable tar archive"
+
+
+class VersionUnparseable(InvalidInput):
+    """A version its ecosystem's rules cannot order: reported as such, never as "not affected"."""
+
+    code, default_message = "VERSION_UNPARSEABLE", "version cannot be parsed"
+
+    def __init__(self, version: str, scheme: str, reason: str) -> None:
+        super().__init__(
+            f"{scheme} version {version!r} cannot be parsed: {reason}",
+            detail={"version": version, "scheme": scheme, "reason": reason},
+        )
+        self.version, self.scheme, self.reason = version, scheme, reason
+
+
+class EcosystemUnknown(InvalidInput):
+    code, default_message = "ECOSYSTEM_UNKNOWN", "unknown vulnerability ecosystem"
+
+
+class AdvisoryInvalid(InvalidInput):
+    """A vulnerability record that does not follow the OSV schema."""
+
+    code, default_message = "ADVISORY_INVALID", "invalid OSV record"

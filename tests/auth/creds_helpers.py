@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 from sqlalchemy import event
 
+from moorage.http.services import Services, ServicesSlot
 from tests.inprocess import InProcessApp
 
 PASSWORD = "a-long-enough-password"
@@ -68,9 +69,11 @@ async def ui_sign_in(c: httpx.AsyncClient, name: str, secret: str) -> httpx.Resp
     )
 
 
-def app_state(app: InProcessApp) -> Any:
-    """The Starlette app's state (under the access log, proxy and gate middleware)."""
-    return app_layers(app)[-1].state
+def app_services(app: InProcessApp) -> Services:
+    """The app's ``Services`` (its Starlette app is under the access log, proxy and gate)."""
+    slot = app_layers(app)[-1].state.services
+    assert isinstance(slot, ServicesSlot)
+    return slot.get()
 
 
 def app_layers(app: InProcessApp) -> list[Any]:
@@ -81,7 +84,7 @@ def app_layers(app: InProcessApp) -> list[Any]:
     for _ in range(12):
         layers.append(inner)
         state = getattr(inner, "state", None)
-        if state is not None and hasattr(state, "authorizer") and hasattr(inner, "routes"):
+        if state is not None and hasattr(state, "services") and hasattr(inner, "routes"):
             return layers
         nxt = getattr(inner, "app", None)
         if nxt is None and getattr(inner, "__closure__", None):
@@ -97,7 +100,7 @@ def statements(app: InProcessApp) -> Iterator[list[str]]:
     """The SQL statements the app runs for this task's requests inside the block, in order
     (httpx's ASGI transport runs the app in the caller's task; the job runner's own loops,
     other tasks, are left out)."""
-    db = app_state(app).authorizer.ctx_db
+    db = app_services(app).db
     engine = db._sync if db._sync is not None else db._async.sync_engine
     seen: list[str] = []
     mine = asyncio.current_task()

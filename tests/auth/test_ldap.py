@@ -578,7 +578,7 @@ def test_periodic_sync_runs_once_per_interval_across_replicas(
     configure(first, directory, syncIntervalSeconds=interval)
     with first.client() as c:
         cron = ok(c.get("/api/v0/crons/ldapsync"))
-    assert cron["schedule"] == "*/5 * * * * *", cron
+    assert cron["schedule"] == "@every 5s", cron
     # A second replica on the same database (and data folder, so the same secret.key).
     second = registry_factory(data=first.data, database=first.database, env=debug)
     try:

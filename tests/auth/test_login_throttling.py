@@ -21,7 +21,7 @@ from moorage.db import tables as t
 from tests.auth.creds_helpers import (
     PASSWORD,
     access_token,
-    app_state,
+    app_services,
     bearer_token,
     csrf_of,
     from_address,
@@ -45,7 +45,7 @@ async def _guesses(app: InProcessApp, host: str, name: str, count: int) -> list[
 
 
 async def _rows(app: InProcessApp, source: str) -> list[tuple[int, int]]:
-    db = app_state(app).authorizer.ctx_db
+    db = app_services(app).db
     async with db.read() as conn:
         rows = await conn.execute(
             select(t.login_throttle.c.account_id, t.login_throttle.c.failures)
@@ -192,7 +192,7 @@ async def test_the_window_ends_and_a_success_forgets_the_accounts_failures(
         for _ in range(throttle.PAIR_LIMIT):
             await c.get("/v2/", auth=("fritz", "typo"))
         assert (await c.get("/v2/", auth=("fritz", PASSWORD))).status_code == 429
-        db = app_state(inproc).authorizer.ctx_db
+        db = app_services(inproc).db
         async with db.write() as conn:
             past = dt.datetime.now(dt.UTC) - throttle.WINDOW - dt.timedelta(seconds=1)
             await conn.execute(update(t.login_throttle).values(window_start=past))
@@ -259,7 +259,7 @@ async def test_what_a_repeated_sign_in_costs(inproc: InProcessApp) -> None:
             assert (await c.get("/v2/", auth=fresh)).status_code == 200
     assert writes(seen) == []
     assert len(reads(seen)) == 2  # the sign-in's statement, then the counters in the slot
-    db = app_state(inproc).authorizer.ctx_db
+    db = app_services(inproc).db
     async with db.read() as conn:
         rows = (await conn.execute(select(func.count()).select_from(t.login_throttle))).scalar()
     assert rows == 0

@@ -10,7 +10,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 
-from moorage.db import job_tables  # noqa: F401  (declares its tables on the one MetaData)
+from moorage.db import (
+    job_tables,  # noqa: F401  (declares its tables on the one MetaData)
+    scan_tables,  # noqa: F401  (the vulnerability database's)
+)
 from moorage.db.engine import sync_url
 from moorage.db.migrate import current, upgrade
 from moorage.db.tables import metadata

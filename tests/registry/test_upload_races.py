@@ -88,10 +88,10 @@ async def test_patch_racing_put_cannot_corrupt_the_blob(ctx: RegistryContext) ->
     data = os.urandom(200_000)
     digest = Digest.of(data)
     state = await uploads.start(ctx, name)
-    await uploads.append(ctx, name, state.id, _body(data))
+    await uploads.append(ctx, name, state.upload_id, _body(data))
 
-    reached, release = ctx.storage.hold_stat(upload_key(state.id))
-    finish = asyncio.create_task(uploads.finish(ctx, name, state.id, digest))
+    reached, release = ctx.storage.hold_stat(upload_key(state.upload_id))
+    finish = asyncio.create_task(uploads.finish(ctx, name, state.upload_id, digest))
     await asyncio.wait_for(reached.wait(), TIMEOUT)  # PUT is past its checks
 
     writing, resume = asyncio.Event(), asyncio.Event()
@@ -102,7 +102,7 @@ async def test_patch_racing_put_cannot_corrupt_the_blob(ctx: RegistryContext) ->
         await asyncio.wait_for(resume.wait(), TIMEOUT)
         yield b"B" * 10_000
 
-    patch = asyncio.create_task(uploads.append(ctx, name, state.id, late_body()))
+    patch = asyncio.create_task(uploads.append(ctx, name, state.upload_id, late_body()))
     # Let the PATCH either fail at once or get into the middle of its body.
     waiter = asyncio.create_task(writing.wait())
     await asyncio.wait({patch, waiter}, timeout=TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
@@ -140,15 +140,15 @@ async def test_put_while_patch_streams_is_refused(ctx: RegistryContext) -> None:
         await asyncio.wait_for(resume.wait(), TIMEOUT)
         yield first[25_000:]
 
-    patch = asyncio.create_task(uploads.append(ctx, name, state.id, slow_body()))
+    patch = asyncio.create_task(uploads.append(ctx, name, state.upload_id, slow_body()))
     await asyncio.wait_for(writing.wait(), TIMEOUT)
     with pytest.raises(BlobUploadInvalid):
-        await uploads.finish(ctx, name, state.id, Digest.of(first[:25_000]))
+        await uploads.finish(ctx, name, state.upload_id, Digest.of(first[:25_000]))
     resume.set()
     (patched,) = await _settle(patch)
     assert not isinstance(patched, BaseException), repr(patched)
     assert patched.offset == len(first)
-    info = await uploads.finish(ctx, name, state.id, Digest.of(first))
+    info = await uploads.finish(ctx, name, state.upload_id, Digest.of(first))
     assert await ctx.storage.read_bytes(info.key) == first
 
 
@@ -184,7 +184,7 @@ async def test_two_patches_at_the_same_offset(
         uploads.append(
             ctx,
             name,
-            state.id,
+            state.upload_id,
             _body(second),
             content_range=(0, len(second) - 1),
             content_length=len(second),
@@ -194,7 +194,7 @@ async def test_two_patches_at_the_same_offset(
     done = await uploads.append(
         ctx,
         name,
-        state.id,
+        state.upload_id,
         _body(first),
         content_range=(0, len(first) - 1),
         content_length=len(first),
@@ -205,10 +205,10 @@ async def test_two_patches_at_the_same_offset(
     monkeypatch.undo()
 
     assert isinstance(result, BlobUploadInvalid), f"stale PATCH was accepted: {result!r}"
-    status = await uploads.status(ctx, name, state.id)
+    status = await uploads.status(ctx, name, state.upload_id)
     assert status.offset == len(first)
-    assert (await read_all(ctx.storage.read(upload_key(state.id))))[: len(first)] == first
-    info = await uploads.finish(ctx, name, state.id, Digest.of(first))
+    assert (await read_all(ctx.storage.read(upload_key(state.upload_id))))[: len(first)] == first
+    info = await uploads.finish(ctx, name, state.upload_id, Digest.of(first))
     assert await ctx.storage.read_bytes(info.key) == first
 
 
@@ -217,10 +217,10 @@ async def test_finish_twice(ctx: RegistryContext) -> None:
     name = "race/twice"
     data = os.urandom(10_000)
     state = await uploads.start(ctx, name)
-    await uploads.append(ctx, name, state.id, _body(data))
-    info = await uploads.finish(ctx, name, state.id, Digest.of(data))
+    await uploads.append(ctx, name, state.upload_id, _body(data))
+    info = await uploads.finish(ctx, name, state.upload_id, Digest.of(data))
     with pytest.raises(BlobUploadUnknown):
-        await uploads.finish(ctx, name, state.id, Digest.of(data))
+        await uploads.finish(ctx, name, state.upload_id, Digest.of(data))
     with pytest.raises(BlobUploadUnknown):
-        await uploads.append(ctx, name, state.id, _body(b"more"))
+        await uploads.append(ctx, name, state.upload_id, _body(b"more"))
     assert await ctx.storage.read_bytes(info.key) == data

@@ -1,5 +1,6 @@
 """``moorage`` command line: ``serve``, ``migrate``, ``worker``, ``gc``, ``check``, ``admin
-passwd`` and ``user create|list|deactivate`` (each in its own module here)."""
+passwd``, ``user create|list|deactivate`` and ``vulndb import|status`` (each in its own module
+here)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import os
 import sys
 
 from moorage import __version__
-from moorage.cli import admin, check, gc, serve
+from moorage.cli import admin, check, gc, serve, vulndb
 from moorage.errors import ConfigError, MoorageError
 
 # What moorage creates is its own: the data folder, the database and its -wal/-shm files, lock
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     gc.add_parsers(sub)
     check.add_parsers(sub)
     admin.add_parsers(sub)
+    vulndb.add_parsers(sub)
     return parser
 
 

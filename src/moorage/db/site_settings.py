@@ -1,5 +1,6 @@
 """Registry-wide settings changed at run time (DTR's ``/api/v0/meta/settings``), stored in SQL
-so every replica sees a change at once."""
+so every replica sees a change at once (from its next request: within one, the settings are
+read once, ``db.request_memo``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
+from moorage.db import request_memo
 from moorage.db import tables as t
 from moorage.db.engine import Database
 from moorage.errors import Unsupported
@@ -45,12 +47,23 @@ class SiteSettings(BaseModel):
 _LOAD = select(t.site_settings.c.key, t.site_settings.c.value)
 
 
+def _memo_key(db: Database) -> tuple[str, Database]:
+    return ("site_settings", db)
+
+
 async def load(db: Database) -> SiteSettings:
+    """The settings; in a request, as it first read them (the gate, the authorizer and the
+    handler each ask) or as it last wrote them."""
+    remembered = request_memo.recall(_memo_key(db))
+    if isinstance(remembered, SiteSettings):
+        return remembered.model_copy(deep=True)
     async with db.read() as conn:
         rows = await conn.execute(_LOAD)
         stored = {r.key: json.loads(r.value) for r in rows}
     known = {k: v for k, v in stored.items() if k in SiteSettings.model_fields}
-    return SiteSettings(**known)
+    loaded = SiteSettings(**known)
+    request_memo.remember(_memo_key(db), loaded.model_copy(deep=True))
+    return loaded
 
 
 async def update(db: Database, changes: dict[str, Any]) -> SiteSettings:
@@ -61,6 +74,7 @@ async def update(db: Database, changes: dict[str, Any]) -> SiteSettings:
         # Read-only mode holds every write but the one that ends it (moorage.http.gate).
         raise Unsupported("the registry is in read-only mode: turn readOnlyRegistry off first")
     values = merged.model_dump()
+    request_memo.forget(_memo_key(db))
     async with db.write() as conn:
         for key, value in values.items():
             await conn.execute(
@@ -68,4 +82,5 @@ async def update(db: Database, changes: dict[str, Any]) -> SiteSettings:
                 .values(key=key, value=json.dumps(value))
                 .on_conflict_do_update(index_elements=["key"], set_={"value": json.dumps(value)})
             )
+    request_memo.remember(_memo_key(db), merged.model_copy(deep=True))
     return merged

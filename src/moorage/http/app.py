@@ -21,6 +21,7 @@ from moorage.http.api.app import api_v0, enzi_v0
 from moorage.http.authn import RbacAuthorizer
 from moorage.http.gate import RequestGate
 from moorage.http.proxies import TrustedProxies
+from moorage.http.services import Services, ServicesSlot
 from moorage.http.v2 import routes as v2
 from moorage.jobs import ldapsync
 from moorage.jobs.runner import JobRunner
@@ -36,31 +37,23 @@ def make_storage(settings: Settings) -> StorageDriver:
 
 
 def create_app(settings: Settings) -> AccessLog:
+    slot = ServicesSlot()
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         db = Database(settings.database_url)
         ctx = RegistryContext(db=db, storage=make_storage(settings), settings=settings)
-        app.state.registry = ctx
         directory = LdapService(db, SecretBox.in_data_folder(settings.data))
-        app.state.ldap = directory
-        app.state.authorizer = RbacAuthorizer(
-            AccessPolicy(ctx),
-            Authenticator(db, directory),
-            await TokenSigner.load_or_create(
-                db, settings.token_issuer, box=SecretBox.in_data_folder(settings.data)
-            ),
-            settings,
+        policy = AccessPolicy(ctx)
+        authenticator = Authenticator(db, directory)
+        signer = await TokenSigner.load_or_create(
+            db, settings.token_issuer, box=SecretBox.in_data_folder(settings.data)
         )
         pulls = PullBuffer(
             db,
             flush_interval=settings.event_flush_interval,
             compact_interval=settings.event_compaction_interval,
         )
-        app.state.events = pulls
-        pulls.start()
-        # The periodic LDAP sync is the ldapsync cron: in step with the settings (a database
-        # written before crons followed them gets its cron here).
-        await ldapsync.schedule(db)
         runner = None
         if settings.job_workers > 0:
             runner = JobRunner(
@@ -69,7 +62,24 @@ def create_app(settings: Settings) -> AccessLog:
                 lease_seconds=settings.job_lease_seconds,
                 poll_seconds=settings.job_poll_seconds,
             )
-            app.state.job_runner = runner
+        slot.fill(
+            Services(
+                settings=settings,
+                registry=ctx,
+                policy=policy,
+                authenticator=authenticator,
+                signer=signer,
+                authorizer=RbacAuthorizer(db, policy, authenticator, signer, settings),
+                ldap=directory,
+                pulls=pulls,
+                job_runner=runner,
+            )
+        )
+        pulls.start()
+        # The periodic LDAP sync is the ldapsync cron: in step with the settings (a database
+        # written before crons followed them gets its cron here).
+        await ldapsync.schedule(db)
+        if runner is not None:
             runner.start()
         dispatcher = Dispatcher(
             db, interval=settings.job_poll_seconds, poke=runner.poke if runner else None
@@ -82,6 +92,7 @@ def create_app(settings: Settings) -> AccessLog:
             if runner is not None:
                 await runner.stop()
             await pulls.stop()
+            slot.empty()
             await db.close()
 
     app = Starlette(
@@ -92,14 +103,14 @@ def create_app(settings: Settings) -> AccessLog:
         ],
         lifespan=lifespan,
     )
-    app.router.routes.extend(
-        [Mount("/api/v0", api_v0(app.state)), Mount("/enzi/v0", enzi_v0(app.state))]
-    )
+    # The one attribute of the app's state: the services, filled by the lifespan.
+    app.state.services = slot
+    app.router.routes.extend([Mount("/api/v0", api_v0(slot)), Mount("/enzi/v0", enzi_v0(slot))])
     # The web UI last: /v2, /auth, /api/v0, /enzi/v0 and /_ping keep priority.
     # Plain routes, not a catch-all mount, so a wrong method elsewhere still gets its 405.
     app.router.routes.extend(ui.routes())
     # Forwarded headers count only from trusted proxies (moorage.http.proxies); the access log
     # outside it records both the client and the proxy that spoke for it.
     # Body limits, the caller before an API body, read-only mode: moorage.http.gate.
-    gated = RequestGate(app, app.state, settings)
+    gated = RequestGate(app, slot, settings)
     return AccessLog(TrustedProxies(gated, settings.trusted_proxies))

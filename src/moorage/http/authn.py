@@ -27,8 +27,9 @@ from moorage.auth.levels import ANONYMOUS, Principal
 from moorage.auth.verified_cache import VerifiedCache
 from moorage.config import Settings
 from moorage.db import site_settings
-from moorage.errors import Denied, NameUnknown, Unauthorized, Unsupported
-from moorage.http.authz import CHALLENGE_EXTRA, Access
+from moorage.db.engine import Database
+from moorage.errors import Denied, NameUnknown, TokenChallenge, Unauthorized, Unsupported
+from moorage.http.scopes import CHALLENGE_EXTRA, Access
 from moorage.services.access import AccessPolicy, Refusal
 
 _VERIFIED_MAX = 10_000
@@ -68,13 +69,14 @@ def client_source(request: Request) -> str | None:
 class RbacAuthorizer:
     def __init__(
         self,
+        db: Database,
         policy: AccessPolicy,
         authenticator: Authenticator,
         signer: TokenSigner,
         settings: Settings,
     ) -> None:
+        self._db = db  # the site settings: read-only mode holds a token's push
         self.policy = policy
-        self.ctx_db = policy.ctx.db
         self.authenticator = authenticator
         self.signer = signer
         self.settings = settings
@@ -95,20 +97,20 @@ class RbacAuthorizer:
             self._verified.put(token, value=claims, expires_at=float(expires))
         return claims
 
-    def challenge(self, request: Request, access: Access | None, error: str | None = None) -> str:
-        parts = [
-            f'Bearer realm="{realm(request, self.settings)}"',
-            f'service="{self.settings.token_service}"',
-        ]
+    def challenge(
+        self, request: Request, access: Access | None, error: str | None = None
+    ) -> TokenChallenge:
+        """What a 401 asks the client to fetch a token for (``moorage.http.headers`` writes
+        it as ``WWW-Authenticate``)."""
         scopes = [access] if access is not None and access.actions else []
-        if scopes:  # as distribution does: further scopes space-separated in one value
+        if scopes:  # as distribution does: further scopes beside the one asked for
             scopes += [a for a in request.scope.get(CHALLENGE_EXTRA, ()) if a != access]
-        if scopes:
-            named = (f"{a.type}:{a.name}:{','.join(_ordered(a.actions))}" for a in scopes)
-            parts.append(f'scope="{" ".join(named)}"')
-        if error:
-            parts.append(f'error="{error}"')
-        return ",".join(parts)
+        return TokenChallenge(
+            realm=realm(request, self.settings),
+            service=self.settings.token_service,
+            scopes=tuple(f"{a.type}:{a.name}:{','.join(_ordered(a.actions))}" for a in scopes),
+            error=error,
+        )
 
     async def principal(self, request: Request) -> tuple[Principal, list[dict[str, Any]] | None]:
         """Who sent the request, and the access claims of its bearer token (None for others)."""
@@ -179,11 +181,11 @@ class RbacAuthorizer:
         try:
             principal, token_access = await self.principal(request)
         except Unauthorized as exc:
-            exc.headers["WWW-Authenticate"] = self.challenge(request, access, "invalid_token")
+            exc.challenge = self.challenge(request, access, "invalid_token")
             raise
         if access.type == "registry" and access.name == "base":
             if principal.is_anonymous and token_access is None:
-                raise Unauthorized(headers={"WWW-Authenticate": self.challenge(request, None)})
+                raise Unauthorized(challenge=self.challenge(request, None))
             return
         if token_access is not None:
             self._check_token(request, access, token_access)
@@ -192,7 +194,7 @@ class RbacAuthorizer:
             return
         if access.type == "registry":
             if principal.is_anonymous:
-                raise Unauthorized(headers={"WWW-Authenticate": self.challenge(request, access)})
+                raise Unauthorized(challenge=self.challenge(request, access))
             return
         decision = await self.policy.decide(principal, access.name, access.actions)
         if access.actions <= decision.granted:
@@ -211,12 +213,12 @@ class RbacAuthorizer:
                 detail={"name": access.name},
             )
         if principal.is_anonymous:
-            raise Unauthorized(headers={"WWW-Authenticate": self.challenge(request, access)})
+            raise Unauthorized(challenge=self.challenge(request, access))
         raise Denied(detail={"scope": access.scope()})
 
     async def _check_writable(self) -> None:
         """A token's push or delete right still yields to read-only mode, switched on later."""
-        if (await site_settings.load(self.ctx_db)).read_only_registry:
+        if (await site_settings.load(self._db)).read_only_registry:
             raise Unsupported("the registry is in read-only mode")
 
     def _check_token(
@@ -233,7 +235,7 @@ class RbacAuthorizer:
         raise Unauthorized(
             "token does not grant the requested access",
             detail={"scope": access.scope()},
-            headers={"WWW-Authenticate": self.challenge(request, access, "insufficient_scope")},
+            challenge=self.challenge(request, access, "insufficient_scope"),
         )
 
     async def visible(self, request: Request) -> ColumnElement[bool]:

@@ -1,4 +1,5 @@
-"""Map the error tree to the OCI error envelope."""
+"""Map the error tree to the OCI error envelope (headers from the error's facts:
+``moorage.http.headers``)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,19 @@ import logging
 from starlette.responses import Response
 
 from moorage.errors import MoorageError
+from moorage.http.headers import error_headers
 
 log = logging.getLogger("moorage.http")
 
 
-def oci_error_response(error: MoorageError, *, head: bool = False) -> Response:
+def oci_error_response(
+    error: MoorageError, *, head: bool = False, headers: dict[str, str] | None = None
+) -> Response:
+    """``error`` in the OCI envelope; ``headers``: the edge's own (``Allow`` of a 405)."""
     entry: dict[str, object] = {"code": error.code, "message": error.message}
     entry["detail"] = error.detail if error.detail is not None else {}
     body = json.dumps({"errors": [entry]}).encode()
-    headers = dict(error.headers)
+    headers = {**(headers or {}), **error_headers(error)}
     if head:
         headers["content-length"] = str(len(body))
         body = b""

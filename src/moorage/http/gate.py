@@ -5,8 +5,10 @@ It holds the rules that apply before a handler runs, in one place:
 - **Body limits.** Every request body gets a limit before it is read: ``max_request_body``
   (default 1 MiB), or ``max_manifest_bytes`` for a manifest PUT. Blob upload bodies on /v2
   (``POST``/``PATCH``/``PUT`` under ``/v2/<name>/blobs/uploads/``) are exempt: they stream to
-  storage. A declared Content-Length over the limit is refused before a byte is read; a chunked
-  (or lying) body stops being read at the limit. Both answer 413 in the surface's own format.
+  storage; the vulnerability database archive (``PUT /api/v0/imagescan/scan/update``) streams
+  to disk under ``vulnerability_db_max_archive_bytes``. A declared Content-Length over the
+  limit is refused before a byte is read; a chunked (or lying) body stops being read at the
+  limit. Both answer 413 in the surface's own format.
 - **Who asks, before the body.** A body sent to /api/v0 or /enzi/v0 is read only after the
   caller is known (``RbacAuthorizer.api_principal``): an anonymous or bad credential gets 401
   without a byte read (no API route takes an anonymous body). The API's body is then read
@@ -16,6 +18,9 @@ It holds the rules that apply before a handler runs, in one place:
   signing in and out and the settings themselves (``site_settings.update`` then accepts only a
   change that turns read-only mode off). /v2 is refused by its authorizer, the token service
   (signing in) is never refused.
+- **One read per request.** Each request runs with a memo of its own (``db.request_memo``):
+  the site settings and its repository's row, asked by this gate, the authorizer and the
+  handler in turn, are read from the database once.
 """
 
 from __future__ import annotations
@@ -25,13 +30,13 @@ import html
 import re
 from itertools import accumulate
 
-from starlette.datastructures import Headers, State
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from moorage.config import Settings
-from moorage.db import site_settings
+from moorage.db import request_memo, site_settings
 from moorage.errors import (
     InvalidInput,
     ManifestTooLarge,
@@ -41,8 +46,8 @@ from moorage.errors import (
     Unsupported,
 )
 from moorage.http.api.common import error_response
-from moorage.http.authn import RbacAuthorizer
 from moorage.http.errors import oci_error_response
+from moorage.http.services import ServicesSlot
 from moorage.http.v2.routes import API_VERSION
 
 MAX_JSON_DEPTH = 64
@@ -53,6 +58,9 @@ READ_ONLY_MESSAGE = "the registry is in read-only mode"
 _MANIFEST = re.compile(r"^/v2/.*/manifests/[^/]+$")
 _UPLOAD = re.compile(r"^/v2/.*/blobs/uploads(?:/[^/]*)?$")
 _UPLOAD_METHODS = frozenset({"POST", "PATCH", "PUT"})
+# API routes whose body streams to disk (not read whole here) under a limit of their own: the
+# vulnerability database archive (``vulnerability_db_max_archive_bytes``; http/api/imagescan.py).
+_STREAMED_API = frozenset({("PUT", "/api/v0/imagescan/scan/update")})
 # Always-allowed writes in read-only mode: signing in and out, and the settings that turn it
 # off (their own rule lives in ``site_settings.update``).
 _READ_ONLY_EXEMPT = frozenset({"/login", "/logout", "/admin/settings", "/api/v0/meta/settings"})
@@ -84,6 +92,10 @@ def surface_of(path: str) -> Surface:
     return Surface.UI
 
 
+def streamed_api(method: str, path: str) -> bool:
+    return (method, path.rstrip("/")) in _STREAMED_API
+
+
 def body_limit(settings: Settings, method: str, path: str) -> int | None:
     """The most bytes a request may send (None: unlimited, a blob upload)."""
     if path.startswith("/v2/"):
@@ -91,6 +103,8 @@ def body_limit(settings: Settings, method: str, path: str) -> int | None:
             return None
         if method == "PUT" and _MANIFEST.match(path):
             return settings.max_manifest_bytes
+    if streamed_api(method, path):
+        return settings.vulnerability_db_max_archive_bytes
     return settings.max_request_body
 
 
@@ -152,18 +166,22 @@ def refusal(surface: Surface, method: str, error: MoorageError) -> Response:
 
 
 class RequestGate:
-    """See the module's documentation. ``state`` is the app's state (its ``authorizer`` and
-    ``registry`` are set by the lifespan, before any request)."""
+    """See the module's documentation. ``services`` is the app's slot (filled by its lifespan,
+    before any request)."""
 
-    def __init__(self, app: ASGIApp, state: State, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, services: ServicesSlot, settings: Settings) -> None:
         self.app = app
-        self.state = state
+        self.services = services
         self.settings = settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        with request_memo.remembering():  # the site settings and repository rows: read once
+            await self._gate(scope, receive, send)
+
+    async def _gate(self, scope: Scope, receive: Receive, send: Send) -> None:
         method: str = scope["method"]
         path: str = scope["path"]
         surface = surface_of(path)
@@ -187,7 +205,7 @@ class RequestGate:
             return
         if limit is None:
             await self.app(scope, receive, send)
-        elif surface is Surface.API and has_body:
+        elif surface is Surface.API and has_body and not streamed_api(method, path):
             await self._buffered(scope, receive, send, limit)
         else:
             await self._counted(scope, receive, send, surface, limit)
@@ -197,7 +215,7 @@ class RequestGate:
     async def _anonymous_body(self, scope: Scope) -> MoorageError | None:
         """The refusal of an API body whose sender is nobody, or whose credentials are bad (or
         throttled): the same answer the route would give, before any of the body is read."""
-        authorizer: RbacAuthorizer = self.state.authorizer
+        authorizer = self.services.get().authorizer
         try:  # the API's own rule (no registry bearer tokens); it caches the caller in the scope
             principal = await authorizer.api_principal(Request(scope))
         except MoorageError as exc:
@@ -209,7 +227,7 @@ class RequestGate:
     async def _read_only(self, surface: Surface, path: str) -> bool:
         if surface in (Surface.V2, Surface.TOKEN) or path.rstrip("/") in _READ_ONLY_EXEMPT:
             return False
-        settings = await site_settings.load(self.state.registry.db)
+        settings = await site_settings.load(self.services.get().db)
         return settings.read_only_registry
 
     # ---- bodies ------------------------------------------------------------------------

@@ -7,13 +7,13 @@ import logging
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from moorage.registry.context import RegistryContext
+from moorage.http.services import services
 
 log = logging.getLogger("moorage.health")
 
 
 async def ping(request: Request) -> JSONResponse:
-    ctx: RegistryContext = request.app.state.registry
+    ctx = services(request).registry
     problems = []
     try:
         await ctx.db.check_health()

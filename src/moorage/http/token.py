@@ -22,7 +22,9 @@ from moorage.auth.credentials import access_token_of
 from moorage.auth.jwt_tokens import GrantedAccess
 from moorage.auth.levels import ANONYMOUS, Principal
 from moorage.errors import InvalidInput, MoorageError, Unauthorized
-from moorage.http.authn import RbacAuthorizer, client_source
+from moorage.http.authn import client_source
+from moorage.http.headers import error_headers
+from moorage.http.services import Services, services
 
 log = logging.getLogger("moorage.token")
 MAX_SCOPES = 32
@@ -51,12 +53,12 @@ def _scopes(values: list[str]) -> list[tuple[str, str, frozenset[str]]]:
 
 
 async def _grant(
-    authorizer: RbacAuthorizer, principal: Principal, scopes: list[tuple[str, str, frozenset[str]]]
+    app_services: Services, principal: Principal, scopes: list[tuple[str, str, frozenset[str]]]
 ) -> list[GrantedAccess]:
     granted: list[GrantedAccess] = []
     for kind, name, actions in scopes:
         if kind == "repository":
-            decision = await authorizer.policy.decide(principal, name, actions)
+            decision = await app_services.policy.decide(principal, name, actions)
             granted.append(GrantedAccess(kind, name, decision.granted))
         elif kind == "registry" and name == "catalog":
             allowed = actions & {"*"} if not principal.is_anonymous else frozenset()
@@ -72,10 +74,10 @@ async def _token_response(
     offline: bool,
     client_id: str,
 ) -> Response:
-    authorizer: RbacAuthorizer = request.app.state.authorizer
-    settings = authorizer.settings
-    granted = await _grant(authorizer, principal, scopes)
-    token, issued = authorizer.signer.mint(
+    app_services = services(request)
+    settings = app_services.settings
+    granted = await _grant(app_services, principal, scopes)
+    token, issued = app_services.signer.mint(
         principal.name or "",
         settings.token_service,
         granted,
@@ -93,7 +95,7 @@ async def _token_response(
     # revocation. Clients then keep the access token itself and present it on every login.
     if offline and principal.account_id is not None and principal.via != "access-token":
         refresh, _ = await access_tokens.issue(
-            authorizer.ctx_db,
+            app_services.db,
             principal.account_id,
             kind=access_tokens.REFRESH,
             label=f"refresh token ({client_id or 'client'})"[:255],
@@ -115,7 +117,7 @@ def _error(exc: MoorageError, *, oauth: bool = False) -> Response:
     if oauth:
         body["error"] = "invalid_grant" if exc.status == 401 else "invalid_request"
         body["error_description"] = exc.message
-    headers = dict(exc.headers)  # Retry-After of a throttled sign-in
+    headers = error_headers(exc)  # Retry-After of a throttled sign-in
     if exc.status == 401:
         headers["WWW-Authenticate"] = 'Basic realm="moorage"'
     return Response(
@@ -127,7 +129,7 @@ def _error(exc: MoorageError, *, oauth: bool = False) -> Response:
 
 
 async def token_get(request: Request) -> Response:
-    authorizer: RbacAuthorizer = request.app.state.authorizer
+    authorizer = services(request).authorizer
     try:
         header = request.headers.get("authorization")
         principal = ANONYMOUS
@@ -150,29 +152,29 @@ async def token_get(request: Request) -> Response:
 
 
 async def token_post(request: Request) -> Response:
-    authorizer: RbacAuthorizer = request.app.state.authorizer
+    app_services = services(request)
     try:
         form = await request.form()
         grant_type = str(form.get("grant_type", ""))
         client_id = str(form.get("client_id", ""))
         if grant_type == "password":
-            principal = await authorizer.authenticator.check(
+            principal = await app_services.authenticator.check(
                 str(form.get("username", "")),
                 str(form.get("password", "")),
                 source=client_source(request),
             )
         elif grant_type == "refresh_token":
             account_id = await access_tokens.resolve(
-                authorizer.ctx_db, str(form.get("refresh_token", "")), kind=access_tokens.REFRESH
+                app_services.db, str(form.get("refresh_token", "")), kind=access_tokens.REFRESH
             )
-            found = (
-                await authorizer.authenticator.principal_for(account_id, "refresh-token")
+            refreshed = (
+                await app_services.authenticator.principal_for(account_id, "refresh-token")
                 if account_id is not None
                 else None
             )
-            if found is None:
+            if refreshed is None:
                 raise Unauthorized("invalid or revoked refresh token")
-            principal = found
+            principal = refreshed
         else:
             raise InvalidInput("grant_type must be password or refresh_token")
         scopes = _scopes([str(v) for v in form.getlist("scope")])
@@ -191,8 +193,7 @@ async def token_post(request: Request) -> Response:
 
 
 async def jwks(request: Request) -> Response:
-    authorizer: RbacAuthorizer = request.app.state.authorizer
-    return JSONResponse(authorizer.signer.jwks())
+    return JSONResponse(services(request).signer.jwks())
 
 
 def routes() -> list[Route]:

@@ -54,6 +54,12 @@ async def ldapsync_action(ctx: JobContext) -> None:
     await run(ctx)
 
 
+async def vulndbupdate_action(ctx: JobContext) -> None:
+    from moorage.jobs.vulndb_update import run
+
+    await run(ctx)
+
+
 def builtin_actions() -> dict[str, Action]:
     return {
         "onlinegc": onlinegc_action,
@@ -62,6 +68,7 @@ def builtin_actions() -> dict[str, Action]:
         "tagprune": tagprune_action,
         "uploadpurge": uploadpurge_action,
         "ldapsync": ldapsync_action,
+        "vulndbupdate": vulndbupdate_action,
     }
 
 

@@ -1,13 +1,14 @@
 """``ldapsync``: one LDAP sync as a job of the job runner.
 
-The periodic sync is the ``ldapsync`` cron, whose expression follows the LDAP settings
-(``moorage.auth.ldap.config.sync_schedule`` of ``syncIntervalSeconds``; no cron while LDAP or
-the periodic sync is off): ``schedule`` puts it in step after every change of the settings and
-when a serving process starts. The runner's crons fire once per tick across replicas, so one
-replica runs each sync, and a scheduled one never piles on the previous (nor on any other sync
-still running). "Sync now" (``queue``) records a ``waiting`` sync, queues its job in the same
-transaction, and ``wait`` follows it to its end. The job's log tells the sync's steps; its
-record stays in ``ldap_syncs`` (``moorage.auth.ldap.records``) for the API and the UI.
+The periodic sync is the ``ldapsync`` cron, whose schedule follows the LDAP settings
+(``moorage.auth.ldap.config.sync_schedule``: ``@every`` exactly ``syncIntervalSeconds``; no cron
+while LDAP or the periodic sync is off): ``schedule`` puts it in step after every change of the
+settings and when a serving process starts (a cron already on that schedule keeps its phase).
+The runner's crons fire once per tick across replicas, so one replica runs each sync, and a
+scheduled one never piles on the previous (nor on any other sync still running). "Sync now"
+(``queue``) records a ``waiting`` sync, queues its job in the same transaction, and ``wait``
+follows it to its end. The job's log tells the sync's steps; its record stays in ``ldap_syncs``
+(``moorage.auth.ldap.records``) for the API and the UI.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Any
 
 from moorage.auth.ldap import records, sync
 from moorage.auth.ldap.config import LdapConfig, load_config, sync_schedule
@@ -76,21 +76,21 @@ async def queue(db: Database) -> int:
     return sync_id
 
 
-async def wait(db: Database, sync_id: int, seconds: float) -> dict[str, Any]:
+async def wait(db: Database, sync_id: int, seconds: float) -> records.SyncRecord:
     """The sync's record once it has finished, or as it stands after ``seconds``."""
     deadline = time.monotonic() + seconds
     while True:
         record = await records.get_sync(db, sync_id)
-        if record["status"] in records.FINISHED or time.monotonic() >= deadline:
+        if record.finished or time.monotonic() >= deadline:
             return record
-        job_id = record.get("jobID")
+        job_id = record.result.job_id
         if job_id and (await jobs.get(db, job_id)).status in ("canceled", "done", "errored"):
             return await records.get_sync(db, sync_id)
         await asyncio.sleep(WAIT_POLL)
 
 
 async def schedule(db: Database, config: LdapConfig | None = None) -> str | None:
-    """Put the ``ldapsync`` cron in step with the settings; returns its expression (None: off).
+    """Put the ``ldapsync`` cron in step with the settings; returns its schedule (None: off).
     A cron already on the right expression is left alone (its next run is not pushed back)."""
     if config is None:
         config = (await load_config(db)).config

@@ -1,5 +1,5 @@
-"""The ``tagprune`` action: apply a repository's pruning policies and tag limit (queued by the
-webhook dispatcher when it sees a ``TAG_PUSH`` to a repository that has them)."""
+"""The ``tagprune`` action: apply a repository's pruning policies and tag limit (queued by a
+tag push to a repository that has them, in the push's transaction: ``pruning.schedule``)."""
 
 from __future__ import annotations
 

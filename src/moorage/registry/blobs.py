@@ -102,7 +102,7 @@ async def known_size(conn: Connection, digest: str) -> int | None:
 async def mount(ctx: RegistryContext, name: str, digest: Digest, source: str) -> BlobInfo | None:
     """Link a blob that ``source`` holds into ``name``; None when ``source`` does not hold it."""
     async with ctx.db.read() as conn:
-        src = await repositories.find(conn, source)
+        src = await repositories.find_remembered(conn, source)
         size = None if src is None else await linked_size(conn, src.id, str(digest))
     if size is None or await ctx.storage.stat(blob_key(digest)) is None:
         return None

@@ -56,6 +56,28 @@ class ManifestRow:
     payload: bytes | None
 
 
+@dataclass(frozen=True, slots=True)
+class Layer:
+    """One layer (an artifact's file) of an image manifest."""
+
+    digest: str
+    media_type: str
+    size: int
+    title: str = ""  # org.opencontainers.image.title: an artifact's file name
+
+
+@dataclass(frozen=True, slots=True)
+class DockerfileLine:
+    """One entry of the config's history, with the layer it produced (none when empty)."""
+
+    line: str
+    created: str
+    empty_layer: bool
+    layer_digest: str = ""
+    size: int = 0
+    comment: str = ""
+
+
 @dataclass
 class ImageDetails:
     """One image manifest, as DTR's ``manifest`` object describes it."""
@@ -70,10 +92,9 @@ class ImageDetails:
     architecture: str = ""
     variant: str = ""
     author: str = ""
-    layers: list[dict[str, Any]] = field(default_factory=list)
-    dockerfile: list[dict[str, Any]] = field(default_factory=list)
+    layers: list[Layer] = field(default_factory=list)
+    dockerfile: list[DockerfileLine] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
-    children: list[dict[str, Any]] = field(default_factory=list)
     artifact_type: str = ""
     subject: str = ""
 
@@ -330,31 +351,28 @@ def _doc(payload: bytes) -> dict[str, Any]:
     return doc if isinstance(doc, dict) else {}
 
 
-def _dockerfile(config: dict[str, Any], layers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _dockerfile(config: dict[str, Any], layers: list[Layer]) -> list[DockerfileLine]:
     """The config's history, each non-empty line matched with the layer it produced."""
     history = config.get("history")
     if not isinstance(history, list):
         return []
-    lines: list[dict[str, Any]] = []
-    layer_index = 0
+    lines: list[DockerfileLine] = []
+    produced = iter(layers)
     for entry in history:
         if not isinstance(entry, dict):
             continue
         empty = bool(entry.get("empty_layer", False))
-        line: dict[str, Any] = {
-            "line": str(entry.get("created_by", "")),
-            "created": str(entry.get("created", "")),
-            "emptyLayer": empty,
-            "layerDigest": "",
-            "size": 0,
-        }
-        if entry.get("comment"):
-            line["comment"] = str(entry["comment"])
-        if not empty and layer_index < len(layers):
-            line["layerDigest"] = layers[layer_index]["digest"]
-            line["size"] = layers[layer_index]["size"]
-            layer_index += 1
-        lines.append(line)
+        layer = None if empty else next(produced, None)
+        lines.append(
+            DockerfileLine(
+                line=str(entry.get("created_by", "")),
+                created=str(entry.get("created", "")),
+                empty_layer=empty,
+                layer_digest=layer.digest if layer else "",
+                size=layer.size if layer else 0,
+                comment=str(entry["comment"]) if entry.get("comment") else "",
+            )
+        )
     return lines
 
 
@@ -368,23 +386,24 @@ async def image_details(
 ) -> ImageDetails:
     doc = _doc(payload)
     raw_layers = doc.get("layers") if isinstance(doc.get("layers"), list) else []
-    layers: list[dict[str, Any]] = []
+    layers: list[Layer] = []
     for layer in raw_layers or []:
         if not isinstance(layer, dict):
             continue
-        entry: dict[str, Any] = {
-            "digest": str(layer.get("digest", "")),
-            "mediaType": str(layer.get("mediaType", "")),
-            "size": int(layer.get("size", 0) or 0),
-        }
         annotations = layer.get("annotations")
-        if isinstance(annotations, dict) and annotations.get(_TITLE):
-            entry["title"] = str(annotations[_TITLE])
-        layers.append(entry)
+        title = annotations.get(_TITLE) if isinstance(annotations, dict) else None
+        layers.append(
+            Layer(
+                digest=str(layer.get("digest", "")),
+                media_type=str(layer.get("mediaType", "")),
+                size=int(layer.get("size", 0) or 0),
+                title=str(title) if title else "",
+            )
+        )
     details = ImageDetails(
         digest=digest,
         media_type=media_type,
-        size=sum(int(layer["size"]) for layer in layers) if layers else len(payload),
+        size=sum(layer.size for layer in layers) if layers else len(payload),
         layers=layers,
         created_at=as_utc(created_at),
         artifact_type=str(doc.get("artifactType") or ""),
@@ -413,7 +432,4 @@ async def image_details(
         details.os = details.os or str(platform.get("os", ""))
         details.architecture = details.architecture or str(platform.get("architecture", ""))
         details.variant = details.variant or str(platform.get("variant", "") or "")
-    if media_type in mt.INDEXES:
-        children = doc.get("manifests") if isinstance(doc.get("manifests"), list) else []
-        details.children = [c for c in children or [] if isinstance(c, dict)]
     return details

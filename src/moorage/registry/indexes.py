@@ -187,6 +187,5 @@ async def platform_images(
         )
     if not out and start == 0 and nxt is None:  # an index of nothing stored here: itself
         top = await image_details(configs, row.digest, row.media_type, row.payload, row.created_at)
-        top.children = []
         return [top], None
     return out, nxt

@@ -3,9 +3,13 @@
 A policy prunes a tag when all of its rules match. Fields: ``tag`` (operators ``eq``, ``neq``,
 ``sw``, ``ew``, ``matches``; a tag matches when it matches any of ``values``) and ``updated_at``
 (operator ``older_than``, alias ``lt``; ``values[0]`` a number of days). ``tagLimit`` (a
-repository setting) keeps the newest N tags. Pruning runs as the ``tagprune`` job, queued by the
-webhook dispatcher when it sees a push to a repository with a policy or a limit. A repository
-with immutable tags is never pruned (its tags neither move nor go away).
+repository setting) keeps the newest N tags. Pruning runs as the ``tagprune`` job, queued by
+the push itself (``manifests.put``) in its write transaction when it pushes a tag to a repository
+with an enabled policy or a limit: whether it does is a column of the repository lookup the push
+runs anyway (``prunes_on_push``), so a repository with neither pays no statement for pruning.
+That lookup runs before the bytes are stored: a policy created during a push takes effect from the
+next push (the job reads the policies again when it runs). A repository with immutable tags is
+never pruned (its tags neither move nor go away).
 """
 
 from __future__ import annotations
@@ -17,15 +21,19 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, select
+from sqlalchemy import and_, delete, exists, false, or_, select
+from sqlalchemy.sql.elements import Label
 
 from moorage.db import tables as t
 from moorage.db.engine import Connection, Database, as_utc, utcnow
 from moorage.errors import InvalidInput, NotFound
 from moorage.events import store as events
+from moorage.queue import jobs
 
 TAG_OPERATORS = ("eq", "neq", "sw", "ew", "matches")
 AGE_OPERATORS = ("older_than", "lt")
+PRUNE_ACTION = "tagprune"
+PRUNE_ATTEMPTS = 3
 
 
 class NoSuchPolicy(NotFound):
@@ -259,3 +267,24 @@ async def prune(db: Database, repository_id: int) -> list[str]:
                 details={"reason": "pruned"},
             )
     return doomed
+
+
+# ---- queued by the push ----------------------------------------------------------------------
+
+
+def prunes_on_push() -> Label[bool]:
+    """A column for a query on ``repositories``: whether a tag pushed to the repository queues
+    a pruning run (a tag limit or an enabled policy, and tags that are not immutable)."""
+    r, p = t.repositories, t.pruning_policies
+    enabled_policy = exists().where(and_(p.c.repository_id == r.c.id, p.c.enabled.is_(True)))
+    return and_(r.c.immutable_tags == false(), or_(r.c.tag_limit > 0, enabled_policy)).label(
+        "prunes"
+    )
+
+
+async def schedule(conn: Connection, repository_id: int) -> str:
+    """Inside the push's write transaction: queue one ``tagprune`` run of the repository (it
+    exists exactly when the push commits); returns the job's id."""
+    return await jobs.enqueue(
+        conn, PRUNE_ACTION, {"repositoryID": repository_id}, max_attempts=PRUNE_ATTEMPTS
+    )

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, delete, func, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
+from moorage.db import request_memo
 from moorage.db import tables as t
 from moorage.db.engine import Connection, Database, utcnow
 from moorage.errors import InvalidInput, NameUnknown, NoSuchRepository, RepositoryExists
@@ -34,8 +35,26 @@ _FIND = select(t.repositories.c.id, t.repositories.c.namespace, t.repositories.c
 
 
 async def find(conn: Connection, name: str) -> Repository | None:
+    """The repository named ``name``, read now (inside a write transaction: as it commits)."""
     row = (await conn.execute(_FIND, {"name": name})).first()
     return Repository(row.id, name, row.namespace, row.visibility) if row else None
+
+
+def _memo_key(name: str) -> tuple[str, str]:
+    return ("repository", name)
+
+
+async def find_remembered(conn: Connection, name: str) -> Repository | None:
+    """``find`` for a plain read: a repository the request being served has already read comes
+    from its memo (``db.request_memo``; the authorizer reads it first, then the handler), until
+    this module changes it. Inside a write transaction, use ``find``."""
+    remembered = request_memo.recall(_memo_key(name))
+    if isinstance(remembered, Repository):
+        return remembered
+    repo = await find(conn, name)
+    if repo is not None:
+        request_memo.remember(_memo_key(name), repo)
+    return repo
 
 
 async def require(conn: Connection, name: str) -> Repository:
@@ -49,7 +68,7 @@ async def ensure(db: Database, name: str, actor: str | None = None) -> Repositor
     """The repository, created if it does not exist yet (a push creates it)."""
     validate_name(name)
     async with db.read() as conn:
-        repo = await find(conn, name)
+        repo = await find_remembered(conn, name)
     if repo is not None:
         return repo
     async with db.write() as conn:
@@ -59,6 +78,7 @@ async def ensure(db: Database, name: str, actor: str | None = None) -> Repositor
 
 async def ensure_in(db: Database, conn: Connection, name: str, actor: str | None = None) -> int:
     """Inside the caller's write transaction: the repository's id, created if needed."""
+    request_memo.forget(_memo_key(name))
     inserted = await conn.execute(
         db.insert(t.repositories)
         .values(name=validate_name(name), namespace=namespace_of(name), created_at=utcnow())
@@ -178,6 +198,7 @@ async def create(
 ) -> RepositoryDetails:
     validate_name(name)
     values = {"visibility": "public", **_columns(attrs)}
+    request_memo.forget(_memo_key(name))
     async with db.write() as conn:
         if await find(conn, name) is not None:
             raise RepositoryExists(detail={"name": name})
@@ -200,6 +221,7 @@ async def modify(
     db: Database, name: str, attrs: dict[str, Any], actor: str | None = None
 ) -> RepositoryDetails:
     values = _columns(attrs)
+    request_memo.forget(_memo_key(name))
     async with db.write() as conn:
         result = await conn.execute(
             update(t.repositories).where(t.repositories.c.name == name).values(**values)
@@ -223,6 +245,7 @@ async def modify(
 
 async def remove(db: Database, name: str, actor: str | None = None) -> None:
     """Delete the repository and everything it names; bytes go to garbage collection."""
+    request_memo.forget(_memo_key(name))
     async with db.write() as conn:
         repo = await find(conn, name)
         if repo is None:

@@ -6,7 +6,9 @@ hasher and the store with no transaction open, then saves the new offset and
 hash state. Any process can take the next chunk, and finishing never re-reads
 the bytes when the digest is sha256 (the hash state already holds the answer).
 Storage first, metadata last: the blob row appears only after its bytes are at
-their content address.
+their content address. Every step answers with an ``UploadProgress`` (repository, upload
+id, offset), and a refused chunk carries one in its ``RangeInvalid``: the /v2 edge writes
+them as ``Location``, ``Range`` and ``Docker-Upload-UUID``; nothing here knows HTTP.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from moorage.errors import (
     DigestInvalid,
     RangeInvalid,
     SizeInvalid,
+    UploadProgress,
 )
 from moorage.oci.digest import Digest
 from moorage.oci.names import validate_name
@@ -44,17 +47,6 @@ _RENEW_EVERY = 20.0  # seconds between lease renewals while a body streams in
 _HASH = "sha256"
 
 
-@dataclass(frozen=True, slots=True)
-class UploadState:
-    id: str
-    repository: str
-    offset: int
-
-    @property
-    def range_header(self) -> str:
-        return f"0-{max(self.offset - 1, 0)}"
-
-
 def _valid_upload_id(upload_id: str) -> str:
     try:
         return str(uuid.UUID(upload_id))
@@ -64,7 +56,7 @@ def _valid_upload_id(upload_id: str) -> str:
 
 async def start(
     ctx: RegistryContext, name: str, account_id: int | None = None, account: str | None = None
-) -> UploadState:
+) -> UploadProgress:
     """Open an upload for ``account_id`` (refused past the account's limit of open uploads)."""
     validate_name(name)
     upload_id = str(uuid.uuid4())
@@ -84,7 +76,7 @@ async def start(
                 updated_at=now,
             )
         )
-    return UploadState(upload_id, name, 0)
+    return UploadProgress(name, upload_id, 0)
 
 
 async def _row(conn: Connection, name: str, upload_id: str) -> Row[Any]:
@@ -100,11 +92,11 @@ async def _row(conn: Connection, name: str, upload_id: str) -> Row[Any]:
     return row
 
 
-async def status(ctx: RegistryContext, name: str, upload_id: str) -> UploadState:
+async def status(ctx: RegistryContext, name: str, upload_id: str) -> UploadProgress:
     upload_id = _valid_upload_id(upload_id)
     async with ctx.db.read() as conn:
         row = await _row(conn, name, upload_id)
-    return UploadState(upload_id, name, int(row.offset))
+    return UploadProgress(name, upload_id, int(row.offset))
 
 
 class _Sink:
@@ -204,7 +196,7 @@ async def _receive(
         if content_range is not None and content_range[0] != offset:
             raise RangeInvalid(
                 f"chunk starts at {content_range[0]}, upload is at {offset}",
-                headers=_progress_headers(name, upload_id, offset),
+                upload=UploadProgress(name, upload_id, offset),
             )
         if (
             content_range is not None
@@ -213,12 +205,12 @@ async def _receive(
         ):
             raise RangeInvalid(
                 "Content-Range and Content-Length disagree",
-                headers=_progress_headers(name, upload_id, offset),
+                upload=UploadProgress(name, upload_id, offset),
             )
         if not await _claim(conn, upload_id, offset, writer_token):
             raise RangeInvalid(
                 "another request is writing to this upload",
-                headers=_progress_headers(name, upload_id, offset),
+                upload=UploadProgress(name, upload_id, offset),
             )
         hasher = ResumableHash(row.hash_algorithm, row.hash_state)
 
@@ -245,7 +237,7 @@ async def _receive(
             raise RangeInvalid(
                 f"received {received} bytes, Content-Range said "
                 f"{content_range[1] - content_range[0] + 1}",
-                headers=_progress_headers(name, upload_id, offset),
+                upload=UploadProgress(name, upload_id, offset),
             )
         await writer.close()
         done = True
@@ -265,7 +257,7 @@ async def append(
     *,
     content_range: tuple[int, int] | None = None,
     content_length: int | None = None,
-) -> UploadState:
+) -> UploadProgress:
     """Append a request body to the upload; nothing is recorded unless the whole body arrived."""
     upload_id = _valid_upload_id(upload_id)
     got = await _receive(ctx, name, upload_id, body, content_range, content_length)
@@ -286,7 +278,7 @@ async def append(
             if saved.rowcount == 0:
                 raise BlobUploadInvalid("upload lease lost while writing; retry the chunk")
         saved_ok = True
-        return UploadState(upload_id, name, got.end)
+        return UploadProgress(name, upload_id, got.end)
     finally:
         if not saved_ok:
             await _release(ctx, upload_id, got.token)
@@ -360,14 +352,6 @@ async def _release(ctx: RegistryContext, upload_id: str, token: str) -> None:
             .where(and_(t.uploads.c.id == upload_id, t.uploads.c.writer == token))
             .values(writer=None, lease_until=None)
         )
-
-
-def _progress_headers(name: str, upload_id: str, offset: int) -> dict[str, str]:
-    return {
-        "Location": f"/v2/{name}/blobs/uploads/{upload_id}",
-        "Range": f"0-{max(offset - 1, 0)}",
-        "Docker-Upload-UUID": upload_id,
-    }
 
 
 async def finish(ctx: RegistryContext, name: str, upload_id: str, digest: Digest) -> blobs.BlobInfo:

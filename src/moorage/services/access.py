@@ -39,7 +39,7 @@ class AccessPolicy:
 
     async def facts(self, name: str) -> RepositoryFacts:
         async with self.ctx.db.read() as conn:
-            repo = await repositories.find(conn, name)
+            repo = await repositories.find_remembered(conn, name)
         namespace = repositories.namespace_of(name)
         if repo is None:
             return RepositoryFacts(name=name, namespace=namespace)

@@ -5,8 +5,8 @@ Events are written in the transaction of their change (``events.store.record``).
 in one write transaction, creates one delivery, and the one ``webhook`` job that makes its
 attempts, per matching active webhook, and moves the cursor: an event is turned into deliveries
 exactly once, whichever replica does it, and a crash before that transaction commits only means
-a later pass does it. A ``TAG_PUSH`` to a repository with a pruning policy or a tag limit also
-queues a ``tagprune`` job.
+a later pass does it. Nothing else rides on it: tag pruning is queued by the push itself
+(``registry.pruning``), so a registry without webhooks pays nothing here.
 
 Event ids come from a sequence; on PostgreSQL a transaction may commit after a later id is
 already visible. The dispatcher stops at such a gap until the gap is ``GAP_WAIT`` seconds old
@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import select, update
 
 from moorage.background import BackgroundLoop
 from moorage.db import tables as t
@@ -35,7 +35,6 @@ from moorage.webhooks.payloads import key_matches, payload, type_matches
 log = logging.getLogger("moorage.webhooks")
 
 ACTION = "webhook"
-PRUNE_ACTION = "tagprune"
 DELIVERY_ATTEMPTS = 6  # 2 + 4 + 8 + 16 + 32 seconds of backoff between them
 GAP_WAIT = 10.0
 BATCH = 500
@@ -86,47 +85,16 @@ async def dispatch_once(db: Database) -> int:
             row_webhook(r)
             for r in await conn.execute(select(t.webhooks).where(t.webhooks.c.active.is_(True)))
         ]
-        prune: set[int] = set()
         for event in handled:
-            if event.type == events.TAG_PUSH and event.repository_id is not None:
-                prune.add(event.repository_id)
             for hook in hooks:
                 if type_matches(hook.type, event.type) and key_matches(hook.key, event.repository):
                     await enqueue(conn, hook, event.id, payload(event), now)
-        for repository_id in sorted(prune):
-            if await _has_pruning(conn, repository_id):
-                await jobs.enqueue(
-                    conn, PRUNE_ACTION, {"repositoryID": repository_id}, max_attempts=3
-                )
         await conn.execute(
             update(t.event_cursors)
             .where(t.event_cursors.c.name == CURSOR)
             .values(last_id=handled[-1].id, updated_at=now)
         )
     return len(handled)
-
-
-async def _has_pruning(conn: Connection, repository_id: int) -> bool:
-    limit = (
-        await conn.execute(
-            select(t.repositories.c.tag_limit).where(t.repositories.c.id == repository_id)
-        )
-    ).scalar()
-    if limit:
-        return True
-    found = (
-        await conn.execute(
-            select(t.pruning_policies.c.id)
-            .where(
-                and_(
-                    t.pruning_policies.c.repository_id == repository_id,
-                    t.pruning_policies.c.enabled.is_(True),
-                )
-            )
-            .limit(1)
-        )
-    ).first()
-    return found is not None
 
 
 async def enqueue(

@@ -10,7 +10,7 @@ import datetime as dt
 from sqlalchemy import update
 
 from moorage.db import tables as t
-from tests.auth.creds_helpers import PASSWORD, access_token, app_state, new_user
+from tests.auth.creds_helpers import PASSWORD, access_token, app_services, new_user
 from tests.inprocess import InProcessApp
 
 
@@ -49,7 +49,7 @@ async def _refresh_works(inproc: InProcessApp, refresh: str) -> bool:
 
 async def _age(inproc: InProcessApp, label: str, days: int) -> None:
     """Make the token ``label`` look last used ``days`` ago."""
-    db = app_state(inproc).authorizer.ctx_db
+    db = app_services(inproc).db
     when = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
     async with db.write() as conn:
         await conn.execute(

@@ -3,13 +3,15 @@ reads the same one. The reader's password is write-only: it is sealed with the d
 ``secret.key`` (see ``moorage.auth.secretbox``), never returned by the API and never logged.
 
 The periodic sync is the ``ldapsync`` cron of the job runner; ``sync_schedule`` turns
-``syncIntervalSeconds`` into its cron expression.
+``syncIntervalSeconds`` into its schedule, ``@every`` that many seconds (``moorage.queue.crons``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -21,11 +23,13 @@ from moorage.auth.secretbox import SecretBox
 from moorage.db import tables as t
 from moorage.db.engine import Database
 from moorage.errors import InvalidInput
+from moorage.queue import crons
 
 log = logging.getLogger("moorage.ldap")
 
 CONFIG_KEY = "ldap"
 MIN_SYNC_INTERVAL = 5  # seconds; 0 turns the periodic sync off
+MAX_SYNC_INTERVAL = int(crons.MAX_EVERY.total_seconds())
 
 _ATTRIBUTE = re.compile(r"[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)+")
 
@@ -75,7 +79,8 @@ class UserSearchConfig(BaseModel):
 
 
 class LdapConfig(BaseModel):
-    """The wire shape of ``/enzi/v0/config/auth/ldap`` (enzi's names), without the password."""
+    """The LDAP settings as ``/enzi/v0/config/auth/ldap`` accepts them (enzi's names as aliases),
+    without the password; the API's answer is built from them at the edge."""
 
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
@@ -98,8 +103,15 @@ class LdapConfig(BaseModel):
         if isinstance(data, dict) and "syncIntervalHours" in data:
             data = dict(data)
             hours = data.pop("syncIntervalHours")
-            if not isinstance(hours, int | float) or isinstance(hours, bool) or hours < 0:
-                raise ValueError("syncIntervalHours must be a number >= 0")
+            if (
+                not isinstance(hours, int | float)
+                or isinstance(hours, bool)
+                or not math.isfinite(hours)
+                or not 0 <= hours <= MAX_SYNC_INTERVAL / 3600
+            ):
+                raise ValueError(
+                    f"syncIntervalHours must be a number from 0 to {MAX_SYNC_INTERVAL // 3600}"
+                )
             seconds = round(hours * 3600)
             given = data.get("syncIntervalSeconds", data.get("sync_interval_seconds"))
             if given is not None and given != seconds:
@@ -130,8 +142,11 @@ class LdapConfig(BaseModel):
     @field_validator("sync_interval_seconds")
     @classmethod
     def _interval(cls, value: int) -> int:
-        if 0 < value < MIN_SYNC_INTERVAL:
-            raise ValueError(f"syncIntervalSeconds is 0 (off) or at least {MIN_SYNC_INTERVAL}")
+        if 0 < value < MIN_SYNC_INTERVAL or value > MAX_SYNC_INTERVAL:
+            raise ValueError(
+                f"syncIntervalSeconds is 0 (off) or from {MIN_SYNC_INTERVAL} "
+                f"to {MAX_SYNC_INTERVAL} ({MAX_SYNC_INTERVAL // 86400} days)"
+            )
         return value
 
     @model_validator(mode="after")
@@ -147,12 +162,6 @@ class LdapConfig(BaseModel):
     @property
     def uses_tls(self) -> bool:
         return self.start_tls or self.server_url.lower().startswith("ldaps://")
-
-    def wire(self, *, password_set: bool) -> dict[str, Any]:
-        out = self.model_dump(by_alias=True)
-        out["syncIntervalHours"] = self.sync_interval_seconds / 3600
-        out["readerPasswordSet"] = password_set
-        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,23 +237,9 @@ async def save_config(db: Database, box: SecretBox, changes: dict[str, Any]) -> 
 
 
 def sync_schedule(config: LdapConfig) -> str | None:
-    """The cron expression (six fields, seconds first) of the periodic sync; None when it is off.
-
-    ``*/N`` of the interval's unit: seconds under a minute, minutes under an hour, hours under a
-    day, else days. An interval that does not divide its unit (a minute, an hour, a day) is
-    rounded down to one that does, so a sync never runs less often than asked."""
+    """The schedule of the periodic sync, ``@every`` exactly ``syncIntervalSeconds``; None
+    when it is off (LDAP disabled or an interval of 0)."""
     seconds = config.sync_interval_seconds
     if not config.enabled or seconds <= 0:
         return None
-    for size, span, shape in (
-        (1, 60, "*/{n} * * * * *"),
-        (60, 3600, "0 */{n} * * * *"),
-        (3600, 86400, "0 0 */{n} * * *"),
-    ):
-        if seconds < span:
-            n = max(1, seconds // size)
-            while (span // size) % n:
-                n -= 1
-            return shape.format(n=n)
-    days = seconds // 86400
-    return "0 0 0 * * *" if days == 1 else f"0 0 0 */{days} * *"
+    return crons.every(dt.timedelta(seconds=seconds))

@@ -26,7 +26,7 @@ from moorage.auth.ldap.directory import (
     TeamSnapshot,
     normalize_dn,
 )
-from moorage.auth.ldap.records import SyncResult
+from moorage.auth.ldap.records import SyncRecord, SyncResult, TeamOutcome
 from moorage.auth.ldap.teams import MemberSyncConfig, member_sync_of
 from moorage.db import tables as t
 from moorage.db.engine import Database, utcnow
@@ -42,7 +42,7 @@ async def _quiet(_: str) -> None:
 
 async def run(
     db: Database, directory: Directory, sync_id: int, *, job_id: str = "", note: Note = _quiet
-) -> dict[str, Any]:
+) -> SyncRecord:
     """Run the recorded sync ``sync_id``; returns its record."""
     result = SyncResult(job_id=job_id)
     status = "failed"
@@ -68,7 +68,7 @@ async def run(
     await records.finish(db, sync_id, status, result)
     log.info(
         "LDAP sync finished",
-        extra={"sync_id": sync_id, "status": status, **result.wire(), "teams": None},
+        extra={"sync_id": sync_id, "status": status, **result.counts()},
     )
     for message in result.errors:
         await note(message)
@@ -179,10 +179,10 @@ async def _apply_teams(db: Database, teams: list[TeamSnapshot], result: SyncResu
             )
         }
     for snap in teams:
-        summary: dict[str, Any] = {"team": snap.label, "added": 0, "removed": 0}
+        summary = TeamOutcome(snap.label)
         result.teams.append(summary)
         if snap.member_dns is None:
-            summary["error"] = snap.error
+            summary.error = snap.error
             result.error(f"team {snap.label}: {snap.error}")
             continue
         wanted: set[int] = set()
@@ -193,7 +193,7 @@ async def _apply_teams(db: Database, teams: list[TeamSnapshot], result: SyncResu
                 unmatched += 1
             else:
                 wanted.add(account_id)
-        summary["unmatched"] = unmatched
+        summary.unmatched = unmatched
         async with db.write() as conn:
             team = (await conn.execute(select(t.teams).where(t.teams.c.id == snap.team_id))).first()
             if team is None:
@@ -225,7 +225,7 @@ async def _apply_teams(db: Database, teams: list[TeamSnapshot], result: SyncResu
                         )
                     )
                 )
-        summary["added"] = len(wanted - current)
-        summary["removed"] = len(gone)
-        result.team_members_added += summary["added"]
-        result.team_members_removed += summary["removed"]
+        summary.added = len(wanted - current)
+        summary.removed = len(gone)
+        result.team_members_added += summary.added
+        result.team_members_removed += summary.removed

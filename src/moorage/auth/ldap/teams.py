@@ -45,9 +45,6 @@ class MemberSyncConfig(BaseModel):
             raise ValueError("searchBaseDN is needed to sync a team from a search")
         return self
 
-    def wire(self) -> dict[str, Any]:
-        return self.model_dump(by_alias=True)
-
 
 def member_sync_of(row: Any) -> MemberSyncConfig:
     return MemberSyncConfig.model_construct(

@@ -5,7 +5,11 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from moorage.db import job_tables  # noqa: F401  (declares its tables on the one MetaData)
+from moorage.db import (
+    job_tables,  # noqa: F401  (declares its tables on the one MetaData)
+    scan_result_tables,  # noqa: F401  (the scanner's results)
+    scan_tables,  # noqa: F401  (the vulnerability database's)
+)
 from moorage.db.tables import metadata
 
 config = context.config

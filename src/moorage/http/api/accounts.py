@@ -20,7 +20,6 @@ from moorage.http.api.common import (
     PageSize,
     PageStart,
     SignedIn,
-    authorizer,
     next_page,
 )
 from moorage.http.api.models.accounts import (
@@ -34,6 +33,7 @@ from moorage.http.api.models.accounts import (
     TeamMemberList,
 )
 from moorage.http.authn import client_source
+from moorage.http.services import services
 from moorage.services.accounts import change_account, require_org_admin
 
 router = APIRouter(tags=["accounts"])
@@ -136,7 +136,7 @@ async def update_account(
         principal,
         name,
         changes,
-        authenticator=authorizer(request).authenticator,
+        authenticator=services(request).authenticator,
         current_password=current,
         source=client_source(request),
     )
@@ -152,7 +152,7 @@ async def change_password(
         principal,
         name,
         {"password": body.new_password},
-        authenticator=authorizer(request).authenticator,
+        authenticator=services(request).authenticator,
         current_password=body.old_password,
         source=client_source(request),
     )

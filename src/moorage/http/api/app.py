@@ -1,10 +1,10 @@
-"""The two FastAPI applications mounted under ``/api/v0`` and ``/enzi/v0``."""
+"""The two FastAPI applications mounted under ``/api/v0`` and ``/enzi/v0``: each holds the
+parent app's ``ServicesSlot`` as ``state.services`` (``http.services.services(request)``)."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from starlette.datastructures import State
 
 from moorage import __version__
 from moorage.errors import MoorageError
@@ -12,6 +12,7 @@ from moorage.http.api import (
     accounts,
     activity,
     images,
+    imagescan,
     jobs,
     ldap,
     repositories,
@@ -26,9 +27,10 @@ from moorage.http.api.common import (
     validation_error_handler,
 )
 from moorage.http.api.docs import add_docs
+from moorage.http.services import ServicesSlot
 
 
-def _app(title: str, state: State) -> FastAPI:
+def _app(title: str, slot: ServicesSlot) -> FastAPI:
     app = FastAPI(
         title=title,
         version=__version__,
@@ -37,15 +39,15 @@ def _app(title: str, state: State) -> FastAPI:
         redoc_url=None,
     )
     add_docs(app, title)
-    app.state = state
+    app.state.services = slot
     app.add_exception_handler(MoorageError, moorage_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)
     return app
 
 
-def api_v0(state: State) -> FastAPI:
-    app = _app("Moorage API (DTR /api/v0)", state)
+def api_v0(slot: ServicesSlot) -> FastAPI:
+    app = _app("Moorage API (DTR /api/v0)", slot)
     app.include_router(repositories.router)
     app.include_router(images.router)
     app.include_router(activity.router)
@@ -54,11 +56,12 @@ def api_v0(state: State) -> FastAPI:
     app.include_router(tokens.router)
     app.include_router(jobs.router)
     app.include_router(webhooks.router)
+    app.include_router(imagescan.router)
     return app
 
 
-def enzi_v0(state: State) -> FastAPI:
-    app = _app("Moorage accounts (enzi /enzi/v0)", state)
+def enzi_v0(slot: ServicesSlot) -> FastAPI:
+    app = _app("Moorage accounts (enzi /enzi/v0)", slot)
     app.include_router(accounts.router)
     app.include_router(ldap.router)
     return app

@@ -13,7 +13,8 @@ from starlette.responses import Response
 from moorage.auth.levels import Principal
 from moorage.db.engine import Database
 from moorage.errors import Denied, MoorageError, Unauthorized
-from moorage.http.authn import RbacAuthorizer
+from moorage.http.headers import error_headers
+from moorage.http.services import Services, services
 
 log = logging.getLogger("moorage.api")
 MAX_PAGE = 1000
@@ -23,7 +24,7 @@ def error_response(exc: MoorageError) -> Response:
     entry: dict[str, Any] = {"code": exc.api_code or exc.code, "message": exc.message}
     if exc.detail is not None:
         entry["detail"] = exc.detail
-    headers = dict(exc.headers)
+    headers = error_headers(exc)
     if exc.status == 401:
         headers.setdefault("WWW-Authenticate", 'Basic realm="moorage"')
     return Response(
@@ -54,19 +55,14 @@ async def unexpected_error_handler(request: Request, exc: Exception) -> Response
     return error_response(MoorageError("internal server error"))
 
 
-def authorizer(request: Request) -> RbacAuthorizer:
-    found: RbacAuthorizer = request.app.state.authorizer
-    return found
-
-
 def database(request: Request) -> Database:
-    return authorizer(request).ctx_db
+    return services(request).db
 
 
 async def current_principal(request: Request) -> Principal:
     """The caller of an API route: Basic credentials (password or access token) or nobody; a
     registry bearer token is refused (401), whatever its scope."""
-    return await authorizer(request).api_principal(request)
+    return await services(request).authorizer.api_principal(request)
 
 
 async def signed_in(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
@@ -85,6 +81,7 @@ Caller = Annotated[Principal, Depends(current_principal)]
 SignedIn = Annotated[Principal, Depends(signed_in)]
 Admin = Annotated[Principal, Depends(administrator)]
 Db = Annotated[Database, Depends(database)]
+AppServices = Annotated[Services, Depends(services)]  # the app's services (http.services)
 PageStart = Annotated[str | None, Query(alias="pageStart")]
 PageSize = Annotated[int, Query(alias="pageSize", ge=1, le=MAX_PAGE)]
 
@@ -93,8 +90,3 @@ def next_page(response: Response, next_start: str | None) -> None:
     """DTR's paging: the start of the next page in ``X-Next-Page-Start`` (none on the last)."""
     if next_start:
         response.headers["X-Next-Page-Start"] = next_start
-
-
-def paged(body: Any, next_start: str | None) -> Response:
-    headers = {"X-Next-Page-Start": next_start} if next_start else {}
-    return Response(json.dumps(body).encode(), media_type="application/json", headers=headers)

@@ -11,6 +11,7 @@ from moorage.auth.levels import Level
 from moorage.errors import Denied, InvalidInput
 from moorage.http.api.common import Caller, Db, PageSize, PageStart, SignedIn, next_page
 from moorage.http.api.models.images import ManifestList, TagList
+from moorage.http.services import services
 from moorage.oci.digest import is_digest
 from moorage.registry import browse, indexes, manifests
 from moorage.registry.context import RegistryContext
@@ -22,8 +23,7 @@ IncludeManifests = Annotated[bool, Query(alias="includeManifests")]
 
 
 def _ctx(request: Request) -> RegistryContext:
-    ctx: RegistryContext = request.app.state.registry
-    return ctx
+    return services(request).registry
 
 
 @router.get("/repositories/{namespace}/{repo}/tags")

@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Annotated, Any
 
+import durationpy
 from fastapi import APIRouter, Body, Query, Request
 from starlette.responses import Response
 
@@ -21,6 +21,7 @@ from moorage.http.api.models.jobs import (
     Worker,
     WorkerList,
 )
+from moorage.http.services import services
 from moorage.jobs.actions import KNOWN
 from moorage.jobs.gc import validate as validate_gc
 from moorage.queue import crons, jobs, workers
@@ -28,13 +29,9 @@ from moorage.queue.job_logs import read as read_logs
 
 router = APIRouter(tags=["jobs"])
 WORKER_STALE = dt.timedelta(seconds=30)
-_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-
-
-def _poke(request: Request) -> None:
-    runner = getattr(request.app.state, "job_runner", None)
-    if runner is not None:
-        runner.poke()
+MAX_DEADLINE = 2**31 - 1  # seconds: the deadline column is a 32-bit integer
+# What a Go duration is written with: digits, a point, the units' letters (µ and μ of µs).
+_DURATION_CHARACTERS = frozenset("0123456789.abcdefghijklmnopqrstuvwxyzµμ")
 
 
 def _action(name: Any) -> str:
@@ -56,16 +53,37 @@ def _parameters(action: str, value: Any) -> dict[str, Any]:
 
 
 def _deadline(value: Any) -> int | None:
-    """DTR writes durations as Go does (``30m``, ``1h30m``, ``90s``); plain seconds also do."""
-    if value in (None, "", 0):
+    """DTR writes durations as Go does (``30m``, ``1h30m``, ``90s``; parsed by ``durationpy``,
+    which also takes fractions, ``ms`` and the like, and ``d`` and ``w``); plain seconds also do.
+    The text must be nothing but terms of a number and a unit (``durationpy`` itself skips over
+    what lies between its terms, as in ``1h 30m``), and come to whole seconds within the
+    column's range; nothing, zero or ``0s`` is no deadline."""
+    if not isinstance(value, bool) and value in (None, "", 0):
         return None
-    if isinstance(value, int) and value > 0:
-        return value
-    match = _DURATION.match(str(value).strip())
-    if not match or not any(match.groups()):
-        raise InvalidInput("deadline must be a duration like 30m or 1h", detail={"deadline": value})
-    h, m, s = (int(g or 0) for g in match.groups())
-    return h * 3600 + m * 60 + s or None
+    refused = InvalidInput("deadline must be a duration like 30m or 1h", detail={"deadline": value})
+    if isinstance(value, int) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        if not text or not set(text) <= _DURATION_CHARACTERS:
+            raise refused
+        try:
+            seconds = round(durationpy.from_str(text).total_seconds(), 3)  # (sums in floats)
+        except ValueError as exc:
+            raise refused from exc
+        if seconds != int(seconds):
+            raise InvalidInput(
+                "deadline must be a whole number of seconds", detail={"deadline": value}
+            )
+    else:
+        raise refused
+    if seconds < 0:
+        raise refused
+    if seconds > MAX_DEADLINE:
+        raise InvalidInput(
+            f"deadline must be at most {MAX_DEADLINE} seconds", detail={"deadline": value}
+        )
+    return int(seconds) or None
 
 
 def _retries(value: Any) -> int:
@@ -121,7 +139,7 @@ async def create_job(
         retries=_retries(body.get("retries")),
         deadline_seconds=_deadline(body.get("deadline")),
     )
-    _poke(request)
+    services(request).poke_jobs()
     return Job.of(job)
 
 
@@ -175,7 +193,7 @@ async def set_cron(
             deadline_seconds=_deadline(body.get("deadline")),
         ),
     )
-    _poke(request)
+    services(request).poke_jobs()
     return Cron.of(cron)
 
 

@@ -10,8 +10,8 @@ from moorage.auth import accounts, grants
 from moorage.http.api.common import Caller, Db
 from moorage.http.api.models.accounts import Account
 from moorage.http.api.models.repositories import Autocomplete, Repository
+from moorage.http.services import services
 from moorage.registry import repositories, search
-from moorage.registry.context import RegistryContext
 from moorage.services.access import namespace_types
 
 router = APIRouter(tags=["search"])
@@ -37,7 +37,7 @@ async def autocomplete(
             for a in await accounts.search(db, query, limit)
         ]
     if include_repositories:
-        ctx: RegistryContext = request.app.state.registry
+        ctx = services(request).registry
         ids = (
             await search.search_repositories(
                 ctx,

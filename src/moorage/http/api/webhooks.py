@@ -27,8 +27,8 @@ from moorage.http.api.models.webhooks import (
     Webhook,
     WebhookTest,
 )
+from moorage.http.services import services
 from moorage.registry import pruning
-from moorage.registry.context import RegistryContext
 from moorage.services.access import repository_level
 from moorage.webhooks import delivery, hooks
 
@@ -54,8 +54,7 @@ class WebhookUpdate(BaseModel):
 
 
 def _box(request: Request) -> SecretBox:
-    ctx: RegistryContext = request.app.state.registry
-    return SecretBox.in_data_folder(ctx.settings.data)
+    return SecretBox.in_data_folder(services(request).settings.data)
 
 
 async def _may_manage(db: Db, principal: Principal, key: str) -> None:

@@ -19,7 +19,7 @@ from starlette.routing import Match
 from moorage.auth.levels import ANONYMOUS, Principal
 from moorage.db.engine import Database, as_utc
 from moorage.errors import Denied, MoorageError
-from moorage.http.authn import RbacAuthorizer
+from moorage.http.services import services
 from moorage.http.ui import sessions
 from moorage.http.ui.formatting import artifact_label, config_value
 from moorage.registry.context import RegistryContext
@@ -75,22 +75,16 @@ class Viewer:
         return self.principal.name or ""
 
 
-def authorizer(request: Request) -> RbacAuthorizer:
-    found: RbacAuthorizer = request.app.state.authorizer
-    return found
-
-
 def db_of(request: Request) -> Database:
-    return authorizer(request).ctx_db
+    return services(request).db
 
 
 def ctx_of(request: Request) -> RegistryContext:
-    ctx: RegistryContext = request.app.state.registry
-    return ctx
+    return services(request).registry
 
 
 def secure(request: Request) -> bool:
-    public = authorizer(request).settings.public_url or ""
+    public = services(request).settings.public_url or ""
     return request.url.scheme == "https" or public.startswith("https://")
 
 
@@ -103,7 +97,7 @@ async def session_viewer(request: Request) -> Viewer | None:
     found = await sessions.lookup(db_of(request), raw)
     if found is None:
         return None
-    principal = await authorizer(request).authenticator.principal_for(found.account_id, found.via)
+    principal = await services(request).authenticator.principal_for(found.account_id, found.via)
     if principal is None:
         return None
     request.scope["moorage.principal"] = (principal, None)

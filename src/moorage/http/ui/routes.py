@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from moorage.errors import InvalidInput
+from moorage.http.services import services
 from moorage.http.ui.pages import (
     account,
     admin,
@@ -72,12 +73,6 @@ def _job_duration(job: jobs.Job) -> str:
     return f"{hours}h {minutes}m {seconds}s" if hours else f"{minutes}m {seconds}s"
 
 
-def _poke_runner(request: Request) -> None:
-    runner = getattr(request.app.state, "job_runner", None)
-    if runner is not None:
-        runner.poke()
-
-
 async def _jobs(request: Request, viewer: Viewer) -> Response:
     """The job runner for system administrators: jobs newest first, run ``onlinegc`` now, crons
     (``/api/v0/jobs`` and ``/api/v0/crons``)."""
@@ -87,7 +82,7 @@ async def _jobs(request: Request, viewer: Viewer) -> Response:
         form = await request.form()
         parameters = {"dryRun": True} if _checked(form, "dry_run") else {}
         job = await jobs.submit(db, "onlinegc", parameters)
-        _poke_runner(request)
+        services(request).poke_jobs()
         return _see_other(f"/jobs/{quote(job.id, safe='')}")
     action = request.query_params.get("action", "").strip()
     status = request.query_params.get("status", "any")

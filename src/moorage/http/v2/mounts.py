@@ -11,12 +11,13 @@ normal upload (202), as the specification allows.
 from __future__ import annotations
 
 import contextlib
-from typing import Any
 
 from starlette.requests import Request
 
 from moorage.errors import MoorageError, Unauthorized
-from moorage.http.authz import CHALLENGE_EXTRA, Access, authorize
+from moorage.http.authz import authorize
+from moorage.http.scopes import CHALLENGE_EXTRA, Access
+from moorage.http.services import services
 from moorage.oci.digest import Digest
 from moorage.oci.names import validate_name
 from moorage.registry import blobs
@@ -38,7 +39,7 @@ def source_of(request: Request, name: str) -> str | None:
 
 async def require_source_in_token(request: Request, target: Access, source: str) -> None:
     """Refuse (401 ``insufficient_scope``) a bearer token without an answer for ``source``."""
-    authorizer: Any = request.app.state.authorizer
+    authorizer = services(request).authorizer
     _, token_access = await authorizer.principal(request)
     if token_access is None:
         return
@@ -52,7 +53,7 @@ async def require_source_in_token(request: Request, target: Access, source: str)
     raise Unauthorized(
         "the token does not cover the mount's source repository",
         detail={"scope": f"repository:{source}:pull"},
-        headers={"WWW-Authenticate": authorizer.challenge(request, target, "insufficient_scope")},
+        challenge=authorizer.challenge(request, target, "insufficient_scope"),
     )
 
 

@@ -28,8 +28,11 @@ from moorage.errors import (
     Unsupported,
 )
 from moorage.events import store as events
-from moorage.http.authz import BASE, CATALOG, Access, authorize, visible
+from moorage.http.authz import authorize, visible
 from moorage.http.errors import oci_error_response, unexpected_error_response
+from moorage.http.headers import upload_headers
+from moorage.http.scopes import BASE, CATALOG, Access
+from moorage.http.services import services
 from moorage.http.v2 import mounts
 from moorage.oci import mediatypes as mt
 from moorage.oci.digest import Digest
@@ -61,8 +64,7 @@ def _inverted_range(value: str | None) -> bool:
 
 
 def _ctx(request: Request) -> RegistryContext:
-    ctx: RegistryContext = request.app.state.registry
-    return ctx
+    return services(request).registry
 
 
 def endpoint(methods: dict[str, Handler]) -> Handler:
@@ -73,11 +75,11 @@ def endpoint(methods: dict[str, Handler]) -> Handler:
         head = request.method == "HEAD"
         try:
             if handler is None:
-                raise Unsupported(
-                    f"method {request.method} not allowed here",
-                    headers={"Allow": ", ".join(sorted(methods))},
-                )
-            response = await handler(request)
+                refused = Unsupported(f"method {request.method} not allowed here")
+                allow = {"Allow": ", ".join(sorted(methods))}
+                response = oci_error_response(refused, head=head, headers=allow)
+            else:
+                response = await handler(request)
         except MoorageError as exc:
             response = oci_error_response(exc, head=head)
         except ClientDisconnect:
@@ -124,7 +126,7 @@ def _page_size(request: Request, default: int | None) -> int | None:
 
 async def _actor(request: Request) -> str | None:
     """The caller's account name for events (the principal is cached by ``authorize``)."""
-    principal, _ = await request.app.state.authorizer.principal(request)
+    principal, _ = await services(request).authorizer.principal(request)
     name: str | None = principal.name
     return name
 
@@ -182,14 +184,6 @@ async def blob_delete(request: Request) -> Response:
 # ---- uploads -------------------------------------------------------------------------------
 
 
-def _upload_headers(state: uploads.UploadState) -> dict[str, str]:
-    return {
-        "Location": f"/v2/{state.repository}/blobs/uploads/{state.id}",
-        "Range": state.range_header,
-        "Docker-Upload-UUID": state.id,
-    }
-
-
 def _blob_created(name: str, info: blobs.BlobInfo) -> Response:
     return Response(
         status_code=201,
@@ -203,9 +197,9 @@ def _blob_created(name: str, info: blobs.BlobInfo) -> Response:
 
 async def _start_upload(request: Request, ctx: RegistryContext, name: str) -> Response:
     """A new upload session, counted against the caller's account (its open-upload limit)."""
-    principal, _ = await request.app.state.authorizer.principal(request)
+    principal, _ = await services(request).authorizer.principal(request)
     state = await uploads.start(ctx, name, principal.account_id, principal.name)
-    return Response(status_code=202, headers={**_upload_headers(state), "Content-Length": "0"})
+    return Response(status_code=202, headers={**upload_headers(state), "Content-Length": "0"})
 
 
 async def upload_start(request: Request) -> Response:
@@ -247,7 +241,7 @@ async def upload_status(request: Request) -> Response:
     name = _name(request)
     await authorize(request, Access.repository(name, "pull", "push"))
     state = await uploads.status(_ctx(request), name, request.path_params["uuid"])
-    return Response(status_code=204, headers=_upload_headers(state))
+    return Response(status_code=204, headers=upload_headers(state))
 
 
 async def upload_patch(request: Request) -> Response:
@@ -263,7 +257,7 @@ async def upload_patch(request: Request) -> Response:
         content_range=content_range,
         content_length=_content_length(request),
     )
-    return Response(status_code=202, headers={**_upload_headers(state), "Content-Length": "0"})
+    return Response(status_code=202, headers={**upload_headers(state), "Content-Length": "0"})
 
 
 async def upload_put(request: Request) -> Response:
@@ -327,7 +321,7 @@ async def manifest_get(request: Request) -> Response:
     reference = request.path_params["reference"]
     found = await manifests.get(ctx, name, reference)
     if request.method == "GET":
-        request.app.state.events.pulled(name, reference, found.digest, await _actor(request))
+        services(request).pulls.pulled(name, reference, found.digest, await _actor(request))
     accepted = _accepted(request)
     if accepted and "*/*" not in accepted and found.media_type not in accepted:
         if found.media_type in mt.INDEXES:

@@ -36,6 +36,13 @@ class Package:
     """Maven group ID, npm scope without the ``@`` … (the purl namespace)."""
     modularity_label: str | None = None
     dependencies: tuple[str, ...] = field(default=(), compare=False)
+    vendor: str | None = None
+    """rpm ``VENDOR`` (``Red Hat, Inc.``): tells a distribution's build from a third party's."""
+    maintainer: str | None = None
+    installed_size: int | None = None
+    """Bytes on disk as the package database says (dpkg's ``Installed-Size`` is in KiB)."""
+    metadata: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    """Other fields of the record as sorted (key, value) pairs (dpkg ``status``, apk ``commit``)."""
 
 
 class Analyzer(Protocol):
@@ -54,4 +61,26 @@ class Analyzer(Protocol):
         A file that is not what the path suggested (not ELF, not a jar) gives ``[]``; a file that
         is what it claims but unreadable raises ``ValueError`` with the reason.
         """
+        ...
+
+
+Facts = dict[str, str | list[str]]
+"""JSON-able facts a file states that are not packages: ``{"ID": "debian", "VERSION_ID": "12"}``."""
+
+
+class FactFinder(Protocol):
+    """Reads facts that are not packages from a file (the OS release, a package's licences).
+
+    The layer reader hands files to fact finders as it does to analysers; the image merge sees
+    the facts of the files a container would see, so a package's licences can come from a second
+    file (``usr/share/doc/<package>/copyright``) and the OS from ``etc/os-release``.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[int]
+
+    def wants(self, path: str, mode: int, size: int) -> bool: ...
+
+    def find(self, path: str, file: IO[bytes], size: int) -> Facts:
+        """The facts the file states (``{}`` for none); ``ValueError`` when it is unreadable."""
         ...

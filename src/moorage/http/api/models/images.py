@@ -11,19 +11,43 @@ from moorage.registry import browse
 
 
 class Layer(WireModel):
+    """A layer (an artifact's file: ``title`` only when it has a name)."""
+
     digest: str
-    media_type: str = Field(alias="mediaType")
+    media_type: str = Field(serialization_alias="mediaType")
     size: int
     title: str | None = optional()
 
+    @staticmethod
+    def fields(layer: browse.Layer) -> dict[str, Any]:
+        return {
+            "digest": layer.digest,
+            "media_type": layer.media_type,
+            "size": layer.size,
+            "title": layer.title or None,
+        }
+
 
 class DockerfileLine(WireModel):
+    """A line of the image's history (``comment`` only when it has one)."""
+
     line: str
     created: str
-    empty_layer: bool = Field(alias="emptyLayer")
-    layer_digest: str = Field(alias="layerDigest")
+    empty_layer: bool = Field(serialization_alias="emptyLayer")
+    layer_digest: str = Field(serialization_alias="layerDigest")
     size: int
     comment: str | None = optional()
+
+    @staticmethod
+    def fields(line: browse.DockerfileLine) -> dict[str, Any]:
+        return {
+            "line": line.line,
+            "created": line.created,
+            "empty_layer": line.empty_layer,
+            "layer_digest": line.layer_digest,
+            "size": line.size,
+            "comment": line.comment or None,
+        }
 
 
 class Manifest(WireModel):
@@ -60,8 +84,8 @@ class Manifest(WireModel):
             "variant": image.variant,
             "author": image.author,
             "labels": image.labels,
-            "layers": image.layers,
-            "dockerfile": image.dockerfile,
+            "layers": [Layer.fields(layer) for layer in image.layers],
+            "dockerfile": [DockerfileLine.fields(line) for line in image.dockerfile],
             "artifact_type": image.kind if image.is_artifact else None,
             "subject": image.subject or None,
         }

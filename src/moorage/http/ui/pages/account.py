@@ -14,8 +14,10 @@ from starlette.responses import Response
 from moorage.auth.credentials import OWN_CREDENTIALS_VIA
 from moorage.errors import Denied, InvalidInput, MoorageError, SignInThrottled
 from moorage.http.authn import client_source
+from moorage.http.headers import error_headers
+from moorage.http.services import services
 from moorage.http.ui import sessions
-from moorage.http.ui.render import COOKIE, Viewer, authorizer, db_of, render, secure, see_other
+from moorage.http.ui.render import COOKIE, Viewer, db_of, render, secure, see_other
 from moorage.services.accounts import change_account
 
 
@@ -38,7 +40,7 @@ async def account(request: Request, viewer: Viewer) -> Response:
                 viewer.principal,
                 viewer.name,
                 {"password": new},
-                authenticator=authorizer(request).authenticator,
+                authenticator=services(request).authenticator,
                 current_password=current,
                 source=client_source(request),
             )
@@ -46,7 +48,7 @@ async def account(request: Request, viewer: Viewer) -> Response:
             error = exc.message
             status = exc.status if 400 <= exc.status < 500 else 400
             if isinstance(exc, SignInThrottled):
-                headers.update(exc.headers)
+                headers.update(error_headers(exc))
         else:
             # Every session of the account has ended; this browser starts a new one.
             session_id, _ = await sessions.create(db_of(request), viewer.principal)

@@ -11,11 +11,11 @@ from starlette.responses import HTMLResponse, Response
 from moorage.auth.levels import Level
 from moorage.errors import Denied
 from moorage.events import store as events
+from moorage.http.services import services
 from moorage.http.ui.formatting import RUN_KEYS, artifact_label, config_value, cosign_subject
 from moorage.http.ui.render import (
     PAGE_SIZE,
     Viewer,
-    authorizer,
     ctx_of,
     db_of,
     principal_of,
@@ -46,7 +46,7 @@ async def repository_of(request: Request, viewer: Viewer | None) -> tuple[Level,
 
 
 def pull_host(request: Request) -> str:
-    public = authorizer(request).settings.public_url
+    public = services(request).settings.public_url
     if public:
         return public.split("://", 1)[-1].rstrip("/")
     return request.url.netloc
@@ -161,7 +161,6 @@ async def image(request: Request, viewer: Viewer | None) -> Response:
     top = await browse.image_details(
         configs, row.digest, row.media_type, row.payload, row.created_at
     )
-    top.children = []  # the platforms come a page at a time from the stored references
     context: dict[str, Any] = {}
     if top.is_index:
         raw_start = request.query_params.get("start", "")

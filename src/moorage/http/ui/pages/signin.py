@@ -11,12 +11,13 @@ from starlette.responses import Response
 
 from moorage.errors import SignInThrottled, Unauthorized
 from moorage.http.authn import client_source
+from moorage.http.headers import error_headers
+from moorage.http.services import services
 from moorage.http.ui import sessions
 from moorage.http.ui.render import (
     COOKIE,
     LOGIN_COOKIE,
     Viewer,
-    authorizer,
     db_of,
     error_page,
     field,
@@ -55,7 +56,7 @@ async def login(request: Request) -> Response:
     name, password = field(form, "username"), form.get("password")
     next_url = safe_next(field(form, "next"))
     try:
-        principal = await authorizer(request).authenticator.check(
+        principal = await services(request).authenticator.check(
             name, password if isinstance(password, str) else "", source=client_source(request)
         )
     except SignInThrottled as exc:
@@ -69,7 +70,7 @@ async def login(request: Request) -> Response:
             error="Too many failed sign-ins from your address: try again later.",
             username=name,
         )
-        throttled.headers.update(exc.headers)
+        throttled.headers.update(error_headers(exc))
         return throttled
     except Unauthorized:
         return render(
