@@ -4,19 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from moorage.auth import accounts, grants
+from moorage.auth import accounts
 from moorage.auth.credentials import Authenticator
-from moorage.auth.levels import Level, Principal
+from moorage.auth.levels import Principal
 from moorage.db.engine import Database
 from moorage.errors import Denied, InvalidInput
 
 
 async def require_org_admin(db: Database, principal: Principal, org: str) -> None:
-    """Managing an organization (members, teams): its owners and system administrators."""
-    async with db.read() as conn:
-        level = await grants.namespace_level(conn, principal, org)
-    if level < Level.ADMIN:
-        raise Denied("only the organization's owners and system administrators may do this")
+    """Managing an organization (members, teams, a team's LDAP sync): its owners and system
+    administrators, eNZi's org admins. A team's grant on the namespace, even admin, is about the
+    namespace's repositories: it does not make the team's members admins of the organization."""
+    if principal.is_admin:
+        return
+    if principal.account_id is not None and any(
+        owned.name == org for owned in await accounts.owned_orgs(db, principal.account_id)
+    ):
+        return
+    raise Denied("only the organization's owners and system administrators may do this")
 
 
 async def change_account(

@@ -1,5 +1,9 @@
 """DTR's jobrunner API (system administrators only): ``/api/v0/jobs``, ``/api/v0/crons``,
-``/api/v0/workers``."""
+``/api/v0/workers``.
+
+A deadline's Go duration is parsed by ``durationpy``; the one check written here is that the
+text holds nothing but its terms (digits, a point, units), since ``durationpy`` skips over
+whatever lies between two terms."""
 
 from __future__ import annotations
 
@@ -61,8 +65,9 @@ def _deadline(value: Any) -> int | None:
     if not isinstance(value, bool) and value in (None, "", 0):
         return None
     refused = InvalidInput("deadline must be a duration like 30m or 1h", detail={"deadline": value})
+    seconds: float
     if isinstance(value, int) and not isinstance(value, bool):
-        seconds = float(value)
+        seconds = value  # (an int: no float overflows on a huge one)
     elif isinstance(value, str):
         text = value.strip()
         if not text or not set(text) <= _DURATION_CHARACTERS:
