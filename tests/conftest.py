@@ -21,7 +21,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy.engine import make_url
 
+from moorage.db.migrate import upgrade
 from tests.inprocess import InProcessApp, ThreadedApp, running_app, threaded_app
 from tests.services import postgres
 
@@ -61,6 +63,9 @@ class RunningRegistry:
     extra_args: list[str] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
     scheme: str = "http"
+    # Serving processes (``MOORAGE_WORKERS``; ``env`` or ``--workers`` in ``extra_args`` win).
+    # One unless a test is about several: each worker is another interpreter to start.
+    workers: int = 1
     # Site settings applied through the API after each start (tests push to new repositories).
     site_settings: dict[str, object] = field(
         default_factory=lambda: {"createRepositoryOnPush": True}
@@ -100,7 +105,12 @@ class RunningRegistry:
         ]
         if self.database:
             cmd += ["--database", self.database]
-        env = {**os.environ, "MOORAGE_ADMIN_PASSWORD": ADMIN[1], **self.env}
+        env = {
+            **os.environ,
+            "MOORAGE_ADMIN_PASSWORD": ADMIN[1],
+            "MOORAGE_WORKERS": str(self.workers),
+            **self.env,
+        }
         with open(self.log_path, "ab") as log:
             # A session of its own, so a crash can take the server's worker processes too.
             self.proc = subprocess.Popen(
@@ -176,14 +186,28 @@ def pg_server() -> Iterator[postgres.PostgresServer]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def pg_template(pg_server: postgres.PostgresServer) -> str:
+    """A database migrated to head once per session (its name): each database a test gets
+    is a copy of it, made by PostgreSQL in milliseconds, instead of a migration from scratch.
+    Tests of migrating a fresh database ask ``pg_server`` for an empty one."""
+    url = pg_server.create_database()
+    upgrade(url)  # disposes of its engine: nobody stays connected to the template
+    name = make_url(url).database
+    assert name
+    return name
+
+
 @pytest.fixture(scope="module")
 def database_factory(db_kind: str, request: pytest.FixtureRequest) -> Callable[[], str | None]:
-    """Makes database URLs of the kind under test (None = the embedded SQLite default)."""
+    """Makes database URLs of the kind under test (None = the embedded SQLite default); a
+    PostgreSQL one comes migrated (a copy of ``pg_template``)."""
     if db_kind == "sqlite":
         return lambda: None
     if db_kind == "postgres":
         server: postgres.PostgresServer = request.getfixturevalue("pg_server")
-        return server.create_database
+        template: str = request.getfixturevalue("pg_template")
+        return lambda: server.create_database(template=template)
     raise ValueError(f"unknown --db kind {db_kind!r}")
 
 
@@ -213,6 +237,36 @@ def registry_factory(
 def registry(registry_factory: Callable[..., RunningRegistry]) -> RunningRegistry:
     """A registry shared by the tests of one module (each test uses its own repository names)."""
     return registry_factory()
+
+
+@pytest.fixture(scope="session")
+def _shared_registries() -> Iterator[dict[str, RunningRegistry]]:
+    started: dict[str, RunningRegistry] = {}
+    yield started
+    for reg in started.values():
+        reg.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_registry(
+    db_kind: str,
+    database_factory: Callable[[], str | None],
+    tmp_path_factory: pytest.TempPathFactory,
+    _shared_registries: dict[str, RunningRegistry],
+) -> RunningRegistry:
+    """One ``moorage serve`` per database kind for the whole session, for modules that need a
+    real server only to talk to it (raw sockets, its log, a browser) and change nothing
+    shared: each test uses its own repository names and accounts, and none changes site
+    settings. A module opts in by overriding ``registry`` with it."""
+    if db_kind not in _shared_registries:
+        reg = RunningRegistry(data=tmp_path_factory.mktemp("shared"), database=database_factory())
+        try:
+            reg.start()
+        except BaseException:
+            reg.stop()  # one that timed out may still be running
+            raise
+        _shared_registries[db_kind] = reg
+    return _shared_registries[db_kind]
 
 
 @pytest.fixture()

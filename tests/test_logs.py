@@ -31,6 +31,12 @@ DIGEST = "sha256:" + "3b" * 32
 UPLOAD = "1b4e28ba-2fa1-41d2-883f-0016d3cca427"
 
 
+@pytest.fixture(scope="module")
+def registry(shared_registry: RunningRegistry) -> RunningRegistry:
+    """The session's shared server: this module only talks to it and reads its log."""
+    return shared_registry
+
+
 def token() -> str:
     """An access token as Moorage makes them (``secrets.token_urlsafe(32)``), retried until it
     has the mix of cases and digits that every such token has but for a rare draw."""

@@ -3,6 +3,15 @@
 from __future__ import annotations
 
 import httpx
+import pytest
+
+from tests.conftest import RunningRegistry
+
+
+@pytest.fixture(scope="module")
+def registry(shared_registry: RunningRegistry) -> RunningRegistry:
+    """The session's shared server: this module only talks to it."""
+    return shared_registry
 
 
 def test_base_and_ping(client: httpx.Client) -> None:

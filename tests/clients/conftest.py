@@ -28,7 +28,7 @@ import subprocess
 import tempfile
 import textwrap
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -264,6 +264,13 @@ def client_environment(root: Path, registry: RunningRegistry) -> ClientEnv:
         bic = root / "blob-info-cache"
         bic.mkdir(mode=0o700)
     return ClientEnv(root=root, registry=registry, env=env, blob_info_cache=bic)
+
+
+@pytest.fixture(scope="module")
+def registry(registry_factory: Callable[..., RunningRegistry]) -> RunningRegistry:
+    """Two serving processes, as ``moorage serve`` runs on a two-core machine: a client's
+    parallel requests (blobs at once, one upload's PATCH and PUT) land on either."""
+    return registry_factory(workers=2)
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,12 @@ DOCS = {
 }
 
 
+@pytest.fixture(scope="module")
+def registry(shared_registry: RunningRegistry) -> RunningRegistry:
+    """The session's shared server: this module only talks to it (Chromium loads its pages)."""
+    return shared_registry
+
+
 async def test_docs_pages_reference_only_their_own_assets(inproc: InProcessApp) -> None:
     async with inproc.client(auth=None) as c:
         for path in DOCS:

@@ -252,7 +252,7 @@ def _push_again(reg: RunningRegistry, round_no: int) -> None:
 
 
 def test_sigkill_mid_push(registry_factory: Callable[..., RunningRegistry]) -> None:
-    reg = registry_factory()
+    reg = registry_factory(workers=2)  # the kill takes both serving processes mid-push
     ledgers: list[Ledger] = []
     for round_no in range(ROUNDS):
         ledger = _crash_round(reg, round_no)

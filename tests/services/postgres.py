@@ -30,11 +30,13 @@ class PostgresServer:
     state_dir: Path | None
     admin_dsn: str
 
-    def create_database(self) -> str:
-        """A fresh database; returns its SQLAlchemy-style URL."""
+    def create_database(self, template: str | None = None) -> str:
+        """A fresh database (empty, or a copy of the database ``template``, which nobody may
+        be connected to); returns its SQLAlchemy-style URL."""
         name = "t_" + uuid.uuid4().hex[:12]
+        copy = f' TEMPLATE "{template}"' if template else ""
         with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}" OWNER registry')
+            conn.execute(f'CREATE DATABASE "{name}"{copy} OWNER registry')
         return f"postgresql://registry:registry@{self.host}:{self.port}/{name}"
 
     def stop(self) -> None:

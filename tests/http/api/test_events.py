@@ -6,15 +6,15 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.auth.world import World
-from tests.conftest import RunningRegistry
 from tests.http.api.images import OCI_MANIFEST, pages, push_image
+from tests.inprocess import ThreadedApp, threaded_app
 
 Auth = tuple[str, str] | None
 
@@ -236,11 +236,15 @@ def test_global_events_hide_private_repositories(api: httpx.Client, world: World
 
 
 @pytest.fixture(scope="module")
-def compacting(registry_factory: Callable[..., RunningRegistry]) -> RunningRegistry:
-    return registry_factory()
+def compacting(
+    tmp_path_factory: pytest.TempPathFactory, database_factory: Callable[[], str | None]
+) -> Iterator[ThreadedApp]:
+    """An app of its own: the test changes a site setting the module's other tests share."""
+    with threaded_app(tmp_path_factory.mktemp("compacting"), database_factory()) as app:
+        yield app
 
 
-def test_compaction_by_count(compacting: RunningRegistry) -> None:
+def test_compaction_by_count(compacting: ThreadedApp) -> None:
     with compacting.client() as c:
         repo = f"c-{uuid.uuid4().hex[:6]}/repo"
         for i in range(4):

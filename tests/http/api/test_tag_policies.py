@@ -5,19 +5,22 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.auth.world import push_image
-from tests.conftest import ADMIN, RunningRegistry
+from tests.conftest import ADMIN
+from tests.inprocess import ThreadedApp
+
+FINISHED = {"done", "errored", "canceled", "worker_dead"}
 
 
 @pytest.fixture(scope="module")
-def reg(registry_factory: Callable[..., RunningRegistry]) -> RunningRegistry:
-    return registry_factory(env={"MOORAGE_JOB_POLL_SECONDS": "0.2"})
+def reg(app_registry: ThreadedApp) -> ThreadedApp:
+    """The in-process app with its job runner (looking for work every 0.2 s)."""
+    return app_registry
 
 
 def _repo(c: httpx.Client, **settings: Any) -> str:
@@ -42,7 +45,23 @@ def _wait_tags(c: httpx.Client, repo: str, expected: set[str], timeout: float = 
     assert _tags(c, repo) == expected
 
 
-def test_immutable_tags(reg: RunningRegistry) -> None:
+def _wait_prune_jobs_finished(c: httpx.Client, timeout: float = 30.0) -> None:
+    """Until every ``tagprune`` job queued so far (a push queues it with its commit) has run."""
+
+    def settled() -> bool:
+        r = c.get("/api/v0/jobs", params={"action": "tagprune"})
+        assert r.status_code == 200, r.text
+        return all(job["status"] in FINISHED for job in r.json()["jobs"])
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if settled():
+            return
+        time.sleep(0.1)
+    assert settled()
+
+
+def test_immutable_tags(reg: ThreadedApp) -> None:
     with reg.client() as c:
         repo = _repo(c, immutableTags=True)
         assert c.get(f"/api/v0/repositories/{repo}").json()["immutableTags"] is True
@@ -86,7 +105,7 @@ def test_immutable_tags(reg: RunningRegistry) -> None:
         assert r.status_code == 200, r.text
         assert c.post(f"/api/v0/repositories/{repo}/pruningPolicies/test").json() == []
         assert push_image(c, repo, "v3", ADMIN)[0] == 201
-        time.sleep(1.5)
+        _wait_prune_jobs_finished(c)
         assert _tags(c, repo) == {"v1", "v2", "v3"}
         r = c.patch(f"/api/v0/repositories/{repo}", json={"tagLimit": 0})
         assert r.status_code == 200, r.text
@@ -98,7 +117,7 @@ def test_immutable_tags(reg: RunningRegistry) -> None:
         assert c.delete(f"/api/v0/repositories/{repo}/tags/v1").status_code == 204
 
 
-def test_pruning_policies_dry_run_and_pruning(reg: RunningRegistry) -> None:
+def test_pruning_policies_dry_run_and_pruning(reg: ThreadedApp) -> None:
     with reg.client() as c:
         repo = _repo(c)
         for tag in ("keep-1", "dev-1", "dev-2", "release-1", "1.0-rc"):
@@ -168,7 +187,7 @@ def test_pruning_policies_dry_run_and_pruning(reg: RunningRegistry) -> None:
         assert c.get(base).json() == []
 
 
-def test_pruning_policies_need_repository_admin(reg: RunningRegistry) -> None:
+def test_pruning_policies_need_repository_admin(reg: ThreadedApp) -> None:
     suffix = uuid.uuid4().hex[:6]
     with reg.client() as c:
         repo = _repo(c, visibility="public")
@@ -187,7 +206,7 @@ def test_pruning_policies_need_repository_admin(reg: RunningRegistry) -> None:
         )
 
 
-def test_tag_limit_keeps_the_newest(reg: RunningRegistry) -> None:
+def test_tag_limit_keeps_the_newest(reg: ThreadedApp) -> None:
     with reg.client() as c:
         repo = _repo(c)
         for tag in ("t1", "t2"):

@@ -48,6 +48,13 @@ MALFORMED_DIGESTS = [
 ]
 
 
+@pytest.fixture(scope="module")
+def registry(shared_registry: RunningRegistry) -> RunningRegistry:
+    """The session's shared server: this module only talks to it (raw sockets, truncated
+    bodies, its access log)."""
+    return shared_registry
+
+
 def assert_raw_error(
     response: tuple[int, dict[str, str], bytes], statuses: set[int], *codes: str
 ) -> str:
