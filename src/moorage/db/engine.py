@@ -121,6 +121,19 @@ class _InlineConnection(Connection):
         return self._conn.execute(statement, parameters)
 
 
+async def _begin(conn: SyncConnection) -> Any:
+    """``conn.begin()`` in a worker thread. Cancelled while it waits, the thread still owns the
+    connection: wait for it and roll back, so the pool never gets a connection another thread
+    is using, or one left inside a transaction."""
+    began = asyncio.ensure_future(asyncio.to_thread(conn.begin))
+    try:
+        return await asyncio.shield(began)
+    except asyncio.CancelledError:
+        with suppress(BaseException):
+            (await began).rollback()
+        raise
+
+
 class Database:
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
@@ -172,7 +185,7 @@ class Database:
         async with self._write_lock:
             with self._sync.connect() as conn:
                 conn.execution_options(moorage_write=True)
-                transaction = await asyncio.to_thread(conn.begin)  # BEGIN IMMEDIATE may wait
+                transaction = await _begin(conn)  # BEGIN IMMEDIATE may wait
                 try:
                     yield _InlineConnection(conn)
                 except BaseException:

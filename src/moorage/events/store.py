@@ -43,8 +43,16 @@ TAG_DELETE = "TAG_DELETE"
 MANIFEST_PUSH = "MANIFEST_PUSH"
 MANIFEST_PULL = "MANIFEST_PULL"
 MANIFEST_DELETE = "MANIFEST_DELETE"
+# The scanner's (``moorage.scanning``): a scan's outcome per image, and a vulnerability database
+# update (a global event: no repository).
+SCAN_COMPLETED = "SCAN_COMPLETED"
+SCAN_FAILED = "SCAN_FAILED"
+SCANNER_UPDATE_COMPLETED = "SCANNER_UPDATE_COMPLETED"
 EVENT_TYPES = frozenset(
     {
+        SCAN_COMPLETED,
+        SCAN_FAILED,
+        SCANNER_UPDATE_COMPLETED,
         CREATE_REPO,
         REPO_DELETE,
         REPO_SETTINGS_CHANGE,

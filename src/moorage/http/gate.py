@@ -5,8 +5,9 @@ It holds the rules that apply before a handler runs, in one place:
 - **Body limits.** Every request body gets a limit before it is read: ``max_request_body``
   (default 1 MiB), or ``max_manifest_bytes`` for a manifest PUT. Blob upload bodies on /v2
   (``POST``/``PATCH``/``PUT`` under ``/v2/<name>/blobs/uploads/``) are exempt: they stream to
-  storage; the vulnerability database archive (``PUT /api/v0/imagescan/scan/update``) streams
-  to disk under ``vulnerability_db_max_archive_bytes``. A declared Content-Length over the
+  storage; the vulnerability database archive (``PUT /api/v0/imagescan/scan/update``, and the
+  web UI's ``POST /scanning/database/upload``) streams to disk under
+  ``vulnerability_db_max_archive_bytes``. A declared Content-Length over the
   limit is refused before a byte is read; a chunked (or lying) body stops being read at the
   limit. Both answer 413 in the surface's own format.
 - **Who asks, before the body.** A body sent to /api/v0 or /enzi/v0 is read only after the
@@ -58,9 +59,12 @@ READ_ONLY_MESSAGE = "the registry is in read-only mode"
 _MANIFEST = re.compile(r"^/v2/.*/manifests/[^/]+$")
 _UPLOAD = re.compile(r"^/v2/.*/blobs/uploads(?:/[^/]*)?$")
 _UPLOAD_METHODS = frozenset({"POST", "PATCH", "PUT"})
-# API routes whose body streams to disk (not read whole here) under a limit of their own: the
-# vulnerability database archive (``vulnerability_db_max_archive_bytes``; http/api/imagescan.py).
-_STREAMED_API = frozenset({("PUT", "/api/v0/imagescan/scan/update")})
+# Routes whose body streams to disk (not read whole here) under a limit of their own: the
+# vulnerability database archive (``vulnerability_db_max_archive_bytes``; http/api/imagescan.py,
+# and the web UI's upload of it, http/ui/pages/scanning.py).
+_STREAMED_API = frozenset(
+    {("PUT", "/api/v0/imagescan/scan/update"), ("POST", "/scanning/database/upload")}
+)
 # Always-allowed writes in read-only mode: signing in and out, and the settings that turn it
 # off (their own rule lives in ``site_settings.update``).
 _READ_ONLY_EXEMPT = frozenset({"/login", "/logout", "/admin/settings", "/api/v0/meta/settings"})

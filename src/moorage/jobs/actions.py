@@ -60,6 +60,24 @@ async def vulndbupdate_action(ctx: JobContext) -> None:
     await run(ctx)
 
 
+async def scan_action(ctx: JobContext) -> None:
+    from moorage.jobs.scan import run_scan
+
+    await run_scan(ctx)
+
+
+async def scanall_action(ctx: JobContext) -> None:
+    from moorage.jobs.scan import run_scan_all
+
+    await run_scan_all(ctx)
+
+
+async def rematch_action(ctx: JobContext) -> None:
+    from moorage.jobs.scan import run_rematch
+
+    await run_rematch(ctx)
+
+
 def builtin_actions() -> dict[str, Action]:
     return {
         "onlinegc": onlinegc_action,
@@ -69,6 +87,9 @@ def builtin_actions() -> dict[str, Action]:
         "uploadpurge": uploadpurge_action,
         "ldapsync": ldapsync_action,
         "vulndbupdate": vulndbupdate_action,
+        "scan": scan_action,
+        "scanall": scanall_action,
+        "rematch": rematch_action,
     }
 
 

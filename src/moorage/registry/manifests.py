@@ -22,7 +22,7 @@ from moorage.events import store as events
 from moorage.oci.digest import Digest, is_digest
 from moorage.oci.manifest import Descriptor, ParsedManifest, parse_manifest
 from moorage.oci.names import validate_tag
-from moorage.registry import immutable_tags, pruning, repositories
+from moorage.registry import immutable_tags, pruning, repositories, scan_on_push
 from moorage.registry.context import RegistryContext
 from moorage.registry.layout import blob_key
 
@@ -42,25 +42,6 @@ class PutResult:
     subject: str | None
     created: bool
     tags: tuple[str, ...] = ()  # the tags now naming the manifest (OCI-Tag)
-
-
-# The push's repository lookup (built once), with whether a tag pushed to it queues a pruning
-# run: one statement the push runs anyway, so a repository without pruning pays no statement.
-_FIND_FOR_PUSH = select(
-    t.repositories.c.id,
-    t.repositories.c.namespace,
-    t.repositories.c.visibility,
-    pruning.prunes_on_push(),
-).where(t.repositories.c.name == bindparam("name"))
-
-
-async def _find_for_push(
-    conn: Connection, name: str
-) -> tuple[repositories.Repository | None, bool]:
-    row = (await conn.execute(_FIND_FOR_PUSH, {"name": name})).first()
-    if row is None:
-        return None, False  # created by this push: no policy, no limit yet
-    return repositories.Repository(row.id, name, row.namespace, row.visibility), bool(row.prunes)
 
 
 # ``?tag=`` parameters on one push: the spec asks for at least 10, and allows 414 beyond a limit.
@@ -254,7 +235,8 @@ async def put(
     parsed = parse_manifest(body, content_type)
     # Validate before creating anything: a rejected push must not leave a new repository behind.
     async with ctx.db.read() as conn:
-        found, prunes = await _find_for_push(conn, name)
+        # The row the authorizer read (the request's memo): with whether a push prunes or scans.
+        found = await repositories.find_remembered(conn, name)
         missing, wrong_size = await _missing(conn, found.id if found else None, parsed)
     if missing:
         raise ManifestBlobUnknown(detail={"digest": missing[0], "missing": missing[:20]})
@@ -362,8 +344,10 @@ async def put(
             )
         if created or tags:  # a push event was recorded: count it (DTR's ``pushes``)
             await events.count_push(conn, repo.id)
-        if tags and prunes:  # a policy or a limit, read with the repository above
+        if tags and repo.prunes_on_push:  # a policy or a limit, read with the repository
             await pruning.schedule(conn, repo.id)
+        if (created or tags) and repo.scans_on_push and scan_on_push.wants_scan(parsed):
+            await scan_on_push.schedule(ctx.db, conn, str(digest), parsed, name, tags)
     return PutResult(digest, subject, created, tuple(tags))
 
 

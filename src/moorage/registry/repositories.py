@@ -14,6 +14,7 @@ from moorage.db.engine import Connection, Database, utcnow
 from moorage.errors import InvalidInput, NameUnknown, NoSuchRepository, RepositoryExists
 from moorage.events import store as events
 from moorage.oci.names import validate_name
+from moorage.registry import pruning, scan_on_push
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,22 +23,36 @@ class Repository:
     name: str
     namespace: str
     visibility: str = "private"
+    prunes_on_push: bool = False
+    """A tag pushed here queues a pruning run (``pruning.prunes_on_push``)."""
+    scans_on_push: bool = False
+    """A push here queues a scan (``scan_on_push``: DTR's ``scanOnPush``)."""
 
 
 def namespace_of(name: str) -> str:
     return name.split("/", 1)[0] if "/" in name else ""
 
 
-# Built once: every /v2 request looks its repository up.
-_FIND = select(t.repositories.c.id, t.repositories.c.namespace, t.repositories.c.visibility).where(
-    t.repositories.c.name == bindparam("name")
-)
+# Built once: every /v2 request looks its repository up, with what a push to it sets going
+# (pruning, a scan): the push reads them from the row its authorization read, so a repository
+# with neither pays no statement for them.
+_FIND = select(
+    t.repositories.c.id,
+    t.repositories.c.namespace,
+    t.repositories.c.visibility,
+    pruning.prunes_on_push(),
+    scan_on_push.scans_on_push(),
+).where(t.repositories.c.name == bindparam("name"))
 
 
 async def find(conn: Connection, name: str) -> Repository | None:
     """The repository named ``name``, read now (inside a write transaction: as it commits)."""
     row = (await conn.execute(_FIND, {"name": name})).first()
-    return Repository(row.id, name, row.namespace, row.visibility) if row else None
+    if row is None:
+        return None
+    return Repository(
+        row.id, name, row.namespace, row.visibility, bool(row.prunes), bool(row.scans)
+    )
 
 
 def _memo_key(name: str) -> tuple[str, str]:

@@ -32,7 +32,7 @@ from moorage.errors import InvalidInput, NotFound
 from moorage.registry import repositories
 from moorage.remote import outbound
 from moorage.remote.addresses import parse_networks
-from moorage.webhooks.payloads import TYPES
+from moorage.webhooks.payloads import GLOBAL_TYPES, TYPES
 
 CURSOR = "webhooks"
 SETTING = "webhookAllowedNetworks"
@@ -178,6 +178,8 @@ async def create(
     creator: Principal,
 ) -> Webhook:
     validate_type(event_type)
+    if event_type in GLOBAL_TYPES and key:
+        raise InvalidInput(f"{event_type} is a global event: its webhook takes no key")
     validate_cert(tls_cert)
     await check_endpoint(db, endpoint)
     webhook_id = str(uuid.uuid4())

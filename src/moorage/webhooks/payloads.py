@@ -19,9 +19,14 @@ TYPES = frozenset(
         events.MANIFEST_PUSH,
         events.MANIFEST_PULL,
         events.MANIFEST_DELETE,
+        events.SCAN_COMPLETED,
+        events.SCAN_FAILED,
+        events.SCANNER_UPDATE_COMPLETED,
         REPO_EVENT,
     }
 )
+# Events of no repository: DTR's payload is the event's own fields, delivered to global hooks.
+GLOBAL_TYPES = frozenset({events.SCANNER_UPDATE_COMPLETED})
 REPO_EVENT_TYPES = frozenset({events.CREATE_REPO, events.REPO_DELETE})
 SIGNATURE_HEADER = "X-Moorage-Signature-256"
 
@@ -45,6 +50,9 @@ def key_matches(key: str, repository: str) -> bool:
 
 
 def payload(event: events.Event) -> dict[str, Any]:
+    if event.type in GLOBAL_TYPES:
+        fields = {"eventID": str(event.id), **event.details}
+        return {"type": event.type, "createdAt": iso(event.published_at), "contents": fields}
     namespace, _, short = event.repository.partition("/")
     contents: dict[str, Any] = {
         "namespace": namespace,

@@ -16,6 +16,9 @@ from moorage.http.api import (
     jobs,
     ldap,
     repositories,
+    sbom,
+    scan_overrides,
+    scansummary,
     search,
     settings,
     tokens,
@@ -57,6 +60,9 @@ def api_v0(slot: ServicesSlot) -> FastAPI:
     app.include_router(jobs.router)
     app.include_router(webhooks.router)
     app.include_router(imagescan.router)
+    app.include_router(sbom.router)
+    app.include_router(scansummary.router)
+    app.include_router(scan_overrides.router)
     return app
 
 

@@ -23,9 +23,9 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from moorage.http.api.common import Admin, AppServices, Db, SignedIn
-from moorage.http.api.file_upload import receive_file
 from moorage.http.api.models.imagescan import DatabaseUpdate, ScannerStatus
 from moorage.http.api.models.jobs import Job
+from moorage.http.file_upload import receive_file
 from moorage.jobs import vulndb_update
 from moorage.scanning.vulndb import status as vulndb_status
 from moorage.scanning.vulndb.importer import import_archives

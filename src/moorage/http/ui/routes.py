@@ -20,6 +20,7 @@ from moorage.http.ui.pages import (
     repositories,
     repository,
     repository_admin,
+    scanning,
     signin,
     tokens,
 )
@@ -169,7 +170,9 @@ def routes() -> list[BaseRoute]:
         Route("/admin/settings", page(admin.site_settings_page), methods=both),
         Route("/tokens", page(tokens.tokens), methods=both),
         Route("/account", page(account.account), methods=both),
-        Route("/scanning", page(_coming("Scanning")), methods=["GET"]),
+        Route("/scanning", page(scanning.search), methods=["GET"]),
+        Route("/scanning/database", page(scanning.database), methods=both),
+        Route("/scanning/database/upload", scanning.upload, methods=["POST"]),
         Route("/signing", page(_coming("Signing")), methods=["GET"]),
         Route("/jobs", page(_jobs), methods=both),
         Route("/jobs/{job_id}", page(_job), methods=both),

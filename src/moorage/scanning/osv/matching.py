@@ -229,11 +229,21 @@ def affects(
     ``PyPI``…); :class:`moorage.errors.EcosystemUnknown` for an ecosystem with no ordering."""
     if record.withdrawn is not None:
         return None
-    scheme = scheme_for(ecosystem)
     try:
-        installed: Version | None = scheme.parse(version)
+        installed: Version | None = scheme_for(ecosystem).parse(version)
     except VersionUnparseable:
         installed = None
+    return affects_version(record, ecosystem, name, version, installed)
+
+
+def affects_version(
+    record: OsvRecord, ecosystem: str, name: str, version: str, installed: Version | None
+) -> Match | Indeterminate | None:
+    """:func:`affects` with the installed version already parsed by ``scheme_for(ecosystem)``
+    (None: it cannot be), for a caller matching one package against many records."""
+    if record.withdrawn is not None:
+        return None
+    scheme = scheme_for(ecosystem)
     undecided: Indeterminate | None = None
     for entry in record.affected:
         package = entry.package

@@ -7,7 +7,8 @@ thread), writes each batch in its own short transaction, prunes the records a fu
 longer holds (``prune``), and flips the current generation. Any failure on the way (a bad record,
 the lock taken over, ``should_stop``, the task cancelled, an exception from ``progress``) records
 the attempt as failed and leaves the previous generation in force; the next import clears the
-staged rows.
+staged rows. The flip's transaction also queues the re-match of the stored inventories and
+records the ``SCANNER_UPDATE_COMPLETED`` event (``scanning.db_updates``), whoever imports.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import datetime as dt
 import logging
 import time
 import zlib
@@ -23,8 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from moorage.db.engine import Database
+from moorage.db.engine import Connection, Database
 from moorage.errors import MoorageError
+from moorage.scanning.db_updates import after_update
 from moorage.scanning.vulndb import archive, store
 from moorage.scanning.vulndb.records import ParsedRecord, parse
 
@@ -174,7 +177,12 @@ async def import_archives(
             counts.removed = await store.prune(db, lock, current, staged, kind, state.as_dict())
         state.phase = "flipping"
         found = await store.totals(db, staged)
-        await store.flip(db, lock, current, staged, source, counts, found)
+        changed = bool(counts.added or counts.updated or counts.withdrawn or counts.removed)
+
+        async def then(conn: Connection, imported_at: dt.datetime) -> None:
+            await after_update(conn, generation=staged, imported_at=imported_at, changed=changed)
+
+        await store.flip(db, lock, current, staged, source, counts, found, then)
     except store.LockLost:
         raise  # the import that took over records its own outcome
     except BaseException as exc:

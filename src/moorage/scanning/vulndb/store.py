@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -446,9 +446,11 @@ async def flip(
     source: str,
     counts: Counts,
     found: Totals,
+    then: Callable[[Connection, dt.datetime], Awaitable[object]] | None = None,
 ) -> dt.datetime:
     """Make ``staged`` the generation readers see, in one short transaction that also records
-    the outcome and releases the lock; returns the import time."""
+    the outcome, releases the lock and runs ``then`` (what the update sets going, with the
+    import time); returns the import time."""
     now = utcnow()
     async with db.write() as conn:
         flipped = await conn.execute(
@@ -471,4 +473,6 @@ async def flip(
         )
         if flipped.rowcount != 1:
             raise LockLost()
+        if then is not None:
+            await then(conn, now)
     return now

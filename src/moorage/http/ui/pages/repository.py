@@ -13,6 +13,7 @@ from moorage.errors import Denied
 from moorage.events import store as events
 from moorage.http.services import services
 from moorage.http.ui.formatting import RUN_KEYS, artifact_label, config_value, cosign_subject
+from moorage.http.ui.pages import scanning
 from moorage.http.ui.render import (
     PAGE_SIZE,
     Viewer,
@@ -133,6 +134,7 @@ async def tags(request: Request, viewer: Viewer | None) -> Response:
         repo,
         "tags",
         tags=entries,
+        scans=await scanning.tag_badges(ctx, rows),
         total=await browse.tag_count(ctx, repo.id),
         first=first + 1 if rows else 0,
         last=first + len(rows),
@@ -175,9 +177,11 @@ async def image(request: Request, viewer: Viewer | None) -> Response:
             children_next=nxt,
             children_previous=max(0, start - PLATFORM_PAGE) if start > 0 else None,
             summary=summary,
+            platform_scans=await scanning.platform_badges(request, [c.digest for c in children]),
         )
     elif not top.is_artifact:
         context["run"] = _run(await configs.get(top.config_digest))
+        context["scan"] = await scanning.image_report(request, row.digest)
     subject = top.subject or cosign_subject(row.name)
     referrers = await listing.referrers(ctx, repo.name, row.digest, None)
     tag_names = (await browse.tags_of(ctx, repo.id, [row.digest])).get(row.digest, [])

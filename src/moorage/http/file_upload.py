@@ -1,8 +1,12 @@
-"""A file sent to an API route, streamed to disk as it arrives, never held in memory.
+"""A file sent to an API route or a web UI form, streamed to disk as it arrives, never held in
+memory (shared by both edges: ``imagescan``'s offline update and the UI's upload of it).
 
 A ``multipart/form-data`` body is parsed as it streams (``python_multipart``'s push parser,
 in a worker thread with the file writes): the first part whose field is one of ``fields`` is
-written to ``dest``, every other part is read and dropped; at most ``MAX_PARTS`` parts. A body
+written to ``dest``, every other part is read and dropped; at most ``MAX_PARTS`` parts. Small
+text fields named in ``text_fields`` that come before the file (a form's CSRF token) are kept
+(at most ``MAX_TEXT_FIELD`` bytes each) and handed to ``before_file`` when the file's part
+begins, before a byte of it is written: a check that raises refuses the upload there. A body
 of type ``application/zip`` or ``application/octet-stream`` is the file itself. The request gate
 bounds the body (``moorage.http.gate``); ``max_bytes`` bounds it here too.
 """
@@ -12,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 import unicodedata
+from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import IO
 
@@ -22,6 +27,7 @@ from starlette.requests import Request
 from moorage.errors import InvalidInput, RequestTooLarge
 
 MAX_PARTS = 16
+MAX_TEXT_FIELD = 1024
 RAW_TYPES = frozenset(
     {"application/zip", "application/x-zip-compressed", "application/octet-stream"}
 )
@@ -30,9 +36,20 @@ RAW_TYPES = frozenset(
 class _Parts:
     """The parser's callbacks: headers of each part, the chosen part's bytes into ``out``."""
 
-    def __init__(self, out: IO[bytes], fields: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        out: IO[bytes],
+        fields: tuple[str, ...],
+        text_fields: tuple[str, ...] = (),
+        before_file: Callable[[Mapping[str, str]], None] | None = None,
+    ) -> None:
         self.out = out
         self.fields = fields
+        self.text_fields = text_fields
+        self.before_file = before_file
+        self.texts: dict[str, str] = {}
+        self.text: bytearray | None = None
+        self.text_name = ""
         self.parts = 0
         self.field = b""
         self.value = b""
@@ -62,15 +79,26 @@ class _Parts:
         _, params = parse_options_header(self.headers.get(b"content-disposition", b""))
         name = params.get(b"name", b"").decode("utf-8", "replace")
         if not self.found and name in self.fields:
+            if self.before_file is not None:
+                self.before_file(dict(self.texts))
             self.found = self.writing = True
             self.filename = params.get(b"filename", b"").decode("utf-8", "replace")
+        elif not self.found and name in self.text_fields and name not in self.texts:
+            self.text, self.text_name = bytearray(), name
 
     def part_data(self, data: bytes, start: int, end: int) -> None:
         if self.writing:
             self.out.write(data[start:end])
+        elif self.text is not None:
+            self.text += data[start:end]
+            if len(self.text) > MAX_TEXT_FIELD:
+                raise InvalidInput(f"the form field {self.text_name!r} is too long")
 
     def part_end(self) -> None:
         self.writing = False
+        if self.text is not None:
+            self.texts[self.text_name] = self.text.decode("utf-8", "replace")
+            self.text = None
 
     def end(self) -> None:
         self.ended = True
@@ -84,16 +112,23 @@ def plain_name(name: str) -> str:
 
 
 async def receive_file(
-    request: Request, dest: Path, *, max_bytes: int, fields: tuple[str, ...]
+    request: Request,
+    dest: Path,
+    *,
+    max_bytes: int,
+    fields: tuple[str, ...],
+    text_fields: tuple[str, ...] = (),
+    before_file: Callable[[Mapping[str, str]], None] | None = None,
 ) -> str:
     """Write the request's file to ``dest`` (created 0600); returns the name the client gave.
-    InvalidInput when the body holds no such file."""
+    InvalidInput when the body holds no such file. With ``before_file``, only a multipart body
+    is accepted (a raw body has no fields to check)."""
     media, params = parse_options_header(request.headers.get("content-type", ""))
     kind = media.decode("latin-1").lower()
     fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as out:
         received = 0
-        if kind in RAW_TYPES:
+        if kind in RAW_TYPES and before_file is None:
             async for chunk in request.stream():
                 received += len(chunk)
                 if received > max_bytes:
@@ -105,7 +140,7 @@ async def receive_file(
             raise InvalidInput(
                 f"send the file as multipart/form-data (field {fields[0]!r}) or as application/zip"
             )
-        parts = _Parts(out, fields)
+        parts = _Parts(out, fields, text_fields, before_file)
         parser = MultipartParser(
             boundary,
             {

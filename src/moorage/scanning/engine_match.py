@@ -1,0 +1,200 @@
+"""Matching components against one generation of the vulnerability database.
+
+A component is matched as a ``Query`` (ecosystem, lookup name, version); identical queries of
+many components and images are matched once. The database is asked by name key and base
+ecosystem (``ix_vuln_packages_lookup``), one statement per ``CHUNK`` names, pinned to the
+generation the scan started with, and the rows whose record ecosystem covers the query's stream
+are kept: the same release or a prefix of it (``Debian`` covers ``Debian:12``), or a longer stream
+of it (``Red Hat:enterprise_linux:9::appstream`` covers ``Red Hat:enterprise_linux:9``), as
+``osv.matching.ecosystem_matches`` decides. Each record is decompressed and parsed once per
+chunk, each installed version parsed once per query (``affects_version``), and the matches of
+one component (both streams of a Pro image) merged by alias (``osv.aliases``) into findings with
+DTR's severity (``osv.severity``) and the fix status (``osv.status``).
+
+A query whose version its ecosystem cannot order, or that a record names but cannot be compared
+with, keeps the reason (``Outcome.problem``: the component's ``match_problem``), never a silent
+"not affected"; a stored record that does not parse as OSV is such a reason too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import zlib
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, select
+
+from moorage.db.engine import Database
+from moorage.errors import EcosystemUnknown, MoorageError, VersionUnparseable
+from moorage.scanning import ecosystems
+from moorage.scanning.osv.aliases import Finding, merge_findings
+from moorage.scanning.osv.matching import Indeterminate, Match, affects_version, ecosystem_matches
+from moorage.scanning.osv.record import OsvRecord, load_record
+from moorage.scanning.versions import Version, scheme_for
+from moorage.scanning.vulndb.store import P, R, visible
+
+CHUNK = 200  # (stream, name) pairs asked per statement
+MAX_SUMMARY = 1000
+MAX_ID = 255
+MAX_VERSION = 255
+MAX_VECTOR = 255
+STATUS_WORDS = {
+    "will_not_fix": "will not fix",
+    "fix_deferred": "fix deferred",
+    "end_of_life": "end of life",
+    "under_investigation": "under investigation",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    ecosystem: str
+    name: str  # the lookup key (``vulndb.records.package_key``)
+    version: str
+
+
+@dataclass(frozen=True, slots=True)
+class FindingRow:
+    """One finding as ``image_scan_findings`` holds it (every ID in ``ids``)."""
+
+    vuln_id: str
+    ids: tuple[str, ...]
+    severity: str  # critical | major | minor | unknown
+    cvss: float | None
+    cvss_vector: str | None
+    fixed_version: str | None
+    status: str | None  # "will not fix", "fix deferred" … (None: fixed, or nothing said)
+    summary: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    findings: tuple[FindingRow, ...] = ()
+    problem: str | None = None
+
+
+def _summary(record: OsvRecord) -> str | None:
+    text = record.summary or (record.details or "").strip().split("\n", 1)[0]
+    return text[:MAX_SUMMARY] if text else None
+
+
+def finding_row(finding: Finding) -> FindingRow:
+    severity = finding.severity
+    score = float(severity.score) if severity is not None and severity.score is not None else None
+    vector = severity.vector if severity is not None else None
+    return FindingRow(
+        vuln_id=finding.ids[0][:MAX_ID],
+        ids=tuple(dict.fromkeys(i[:MAX_ID] for i in finding.ids)),
+        severity=severity.level if severity is not None else "unknown",
+        cvss=score,
+        cvss_vector=vector[:MAX_VECTOR] if vector else None,
+        fixed_version=finding.fixed[0][:MAX_VERSION] if finding.fixed else None,
+        status=STATUS_WORDS.get(finding.status),
+        summary=_summary(finding.matches[0].record),
+    )
+
+
+@dataclass
+class _Work:
+    """What one query collects across the chunks of its streams."""
+
+    installed: Version | None
+    matches: list[Match] = dataclasses.field(default_factory=list)
+    problem: str | None = None
+    seen: set[tuple[str, str]] = dataclasses.field(default_factory=set)  # (record, stream)
+
+    def note(self, problem: str) -> None:
+        if self.problem is None:
+            self.problem = problem
+
+
+def _start(query: Query) -> _Work:
+    try:
+        scheme = scheme_for(query.ecosystem)
+    except EcosystemUnknown as exc:
+        return _Work(None, problem=exc.message)
+    try:
+        return _Work(scheme.parse(query.version))
+    except VersionUnparseable as exc:
+        return _Work(None, problem=f"{exc.message}: not compared with any advisory")
+
+
+async def _rows(db: Database, generation: int, asks: Sequence[tuple[str, str]]) -> list[Any]:
+    keys = sorted({key for _, key in asks})
+    bases = sorted({stream.split(":", 1)[0] for stream, _ in asks})
+    statement = (
+        select(P.c.ecosystem, P.c.base_ecosystem, P.c.name_key, R.c.pk, R.c.id, R.c.document)
+        .join(R, R.c.pk == P.c.record_pk)
+        .where(
+            and_(
+                P.c.name_key.in_(keys),
+                P.c.base_ecosystem.in_(bases),
+                visible(generation),
+                R.c.withdrawn.is_(None),
+            )
+        )
+        .order_by(R.c.id)
+    )
+    async with db.read() as conn:
+        return list(await conn.execute(statement))
+
+
+def _parse(row: Any, cache: dict[int, OsvRecord | str]) -> OsvRecord | str:
+    """The row's record, or why it cannot be read."""
+    found = cache.get(int(row.pk))
+    if found is None:
+        try:
+            found = load_record(zlib.decompress(row.document))
+        except (MoorageError, ValueError, zlib.error) as exc:
+            found = f"the advisory {row.id} cannot be read: {str(exc)[:200]}"
+        cache[int(row.pk)] = found
+    return found
+
+
+async def match_all(
+    db: Database, queries: Iterable[Query], generation: int
+) -> dict[Query, Outcome]:
+    """The outcome of every distinct query against ``generation``."""
+    work = {q: _start(q) for q in dict.fromkeys(queries)}
+    by_ask: dict[tuple[str, str], list[Query]] = defaultdict(list)
+    for query in work:
+        for stream in ecosystems.streams(query.ecosystem):
+            by_ask[(stream, query.name)].append(query)
+    asks = sorted(by_ask, key=lambda a: (a[1], a[0]))
+    for start in range(0, len(asks), CHUNK):
+        chunk = asks[start : start + CHUNK]
+        wanted: dict[str, list[tuple[str, str]]] = defaultdict(list)  # key → asks
+        for ask in chunk:
+            wanted[ask[1]].append(ask)
+        cache: dict[int, OsvRecord | str] = {}
+        for row in await _rows(db, generation, chunk):
+            for stream, key in wanted.get(row.name_key, ()):
+                if not ecosystem_matches(row.ecosystem, stream):
+                    continue
+                record = _parse(row, cache)
+                for query in by_ask[(stream, key)]:
+                    _evaluate(work[query], record, stream, query)
+    return {q: _outcome(q, w) for q, w in work.items()}
+
+
+def _evaluate(work: _Work, record: OsvRecord | str, stream: str, query: Query) -> None:
+    if isinstance(record, str):
+        work.note(record)
+        return
+    if (record.id, stream) in work.seen:
+        return  # the same record met through another of its packages' rows
+    work.seen.add((record.id, stream))
+    result = affects_version(record, stream, query.name, query.version, work.installed)
+    if isinstance(result, Match):
+        # One component, one ecosystem: both streams of a Pro image merge into one finding.
+        work.matches.append(dataclasses.replace(result, ecosystem=query.ecosystem))
+    elif isinstance(result, Indeterminate):
+        work.note(f"{record.id} cannot be compared: {result.reason}")
+
+
+def _outcome(query: Query, work: _Work) -> Outcome:
+    findings = tuple(finding_row(f) for f in merge_findings(work.matches))
+    return Outcome(findings, work.problem)
