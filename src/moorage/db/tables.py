@@ -92,6 +92,8 @@ manifests = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("repository_id", "digest", name="uq_manifests_repository_digest"),
     Index("ix_manifests_subject", "repository_id", "subject_digest"),
+    # By digest alone: the scanner's results are keyed by content and found from any repository.
+    Index("ix_manifests_digest", "digest"),
 )
 
 manifest_references = Table(

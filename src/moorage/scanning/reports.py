@@ -85,7 +85,7 @@ class Finding:
     fixed_version: str | None
     status: str | None  # "will not fix", "fix deferred" … (None: nothing said)
     summary: str | None
-    suppressed_by: str | None  # "override:<id>" or "vex:<document>"; None: it counts
+    suppressed_by: str | None  # "override:<id>" or "vex:<statement pk>"; None: it counts
     suppression_reason: str | None  # the override's notes, the VEX justification
 
     @property

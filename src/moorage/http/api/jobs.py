@@ -28,6 +28,7 @@ from moorage.http.api.models.jobs import (
 from moorage.http.services import services
 from moorage.jobs.actions import KNOWN
 from moorage.jobs.gc import validate as validate_gc
+from moorage.jobs.scan import validate as validate_scan
 from moorage.queue import crons, jobs, workers
 from moorage.queue.job_logs import read as read_logs
 
@@ -48,11 +49,12 @@ def _action(name: Any) -> str:
 
 def _parameters(action: str, value: Any) -> dict[str, Any]:
     if value is None:
-        return {}
+        value = {}
     if not isinstance(value, dict):
         raise InvalidInput("parameters must be an object")
     if action == "onlinegc":
         validate_gc(value)
+    validate_scan(action, value)
     return value
 
 

@@ -18,6 +18,9 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("manifests", schema=None) as batch_op:
+        batch_op.create_index("ix_manifests_digest", ["digest"], unique=False)
+
     op.create_table(
         "image_scans",
         sa.Column("manifest_digest", sa.String(length=200), nullable=False),
@@ -162,6 +165,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("manifests", schema=None) as batch_op:
+        batch_op.drop_index("ix_manifests_digest")
+
     with op.batch_alter_table("image_scan_finding_ids", schema=None) as batch_op:
         batch_op.drop_index("ix_image_scan_finding_ids_vuln")
 
