@@ -19,7 +19,10 @@ REPOSITORY = {
 }  # fmt: skip
 ACCOUNT = {"id", "name", "fullName", "isOrg", "isAdmin", "isActive", "isImported"}
 TEAM = {"id", "orgID", "name", "description", "type"}
-TAG = {"name", "digest", "author", "updatedAt", "createdAt", "hashMismatch", "inNotary"}
+TAG = {
+    "name", "digest", "author", "updatedAt", "createdAt", "hashMismatch", "inNotary",
+    "vuln_summary",
+}  # fmt: skip
 MANIFEST = {
     "digest", "mediaType", "configMediaType", "configDigest", "size", "createdAt", "os",
     "architecture", "variant", "author", "labels", "layers", "dockerfile",

@@ -1,4 +1,7 @@
-"""``/api/v0/repositories/{ns}/{repo}/tags`` and ``.../manifests``: what a repository holds."""
+"""``/api/v0/repositories/{ns}/{repo}/tags`` and ``.../manifests``: what a repository holds.
+
+A page of tags carries each manifest's ``vuln_summary``: one more statement per page
+(``scanning.report_tags``), never one per tag."""
 
 from __future__ import annotations
 
@@ -10,11 +13,12 @@ from starlette.responses import Response
 from moorage.auth.levels import Level
 from moorage.errors import Denied, InvalidInput
 from moorage.http.api.common import Caller, Db, PageSize, PageStart, SignedIn, next_page
-from moorage.http.api.models.images import ManifestList, TagList
+from moorage.http.api.models.images import ManifestList, TagEntry, TagList, summarised_digest
 from moorage.http.services import services
 from moorage.oci.digest import is_digest
 from moorage.registry import browse, indexes, manifests
 from moorage.registry.context import RegistryContext
+from moorage.scanning import report_tags
 from moorage.services.access import repository_level
 
 router = APIRouter(tags=["tags"])
@@ -24,6 +28,15 @@ IncludeManifests = Annotated[bool, Query(alias="includeManifests")]
 
 def _ctx(request: Request) -> RegistryContext:
     return services(request).registry
+
+
+async def _tag_list(
+    ctx: RegistryContext, repository: str, repository_id: int, found: list[TagEntry]
+) -> TagList:
+    """The page with each entry's scan summary, read in one statement for the page."""
+    digests = [summarised_digest(row, image) for row, image in found]
+    scans = await report_tags.tag_scans(ctx.db, repository_id, digests)
+    return TagList.of(repository, found, scans)
 
 
 @router.get("/repositories/{namespace}/{repo}/tags")
@@ -39,12 +52,13 @@ async def list_tags(
     include_manifests: IncludeManifests = False,
 ) -> TagList:
     """A page of tags ordered by name; ``includeManifests=true`` adds each image's details."""
-    _, details = await repository_level(db, principal, f"{namespace}/{repo}")
+    name = f"{namespace}/{repo}"
+    _, details = await repository_level(db, principal, name)
     ctx = _ctx(request)
     rows, nxt = await browse.tag_page(
         ctx, details.id, start=page_start, limit=page_size, with_payload=include_manifests
     )
-    out: list[tuple[browse.TagRow, browse.ImageDetails | None]] = []
+    out: list[TagEntry] = []
     configs = browse.ConfigCache(ctx)
     for row in rows:
         manifest = None
@@ -55,7 +69,7 @@ async def list_tags(
             )
         out.append((row, manifest))
     next_page(response, nxt)
-    return TagList.of(out)
+    return await _tag_list(ctx, name, details.id, out)
 
 
 PLATFORM_PAGE = 100
@@ -76,7 +90,8 @@ async def get_tag(
     """The tag (or digest) with its image; for a manifest list one entry per platform, a page
     of ``pageSize`` (default 100) from ``pageStart`` (the index position that
     ``X-Next-Page-Start`` gave)."""
-    _, details = await repository_level(db, principal, f"{namespace}/{repo}")
+    name = f"{namespace}/{repo}"
+    _, details = await repository_level(db, principal, name)
     if page_start is not None and not page_start.isdigit():
         raise InvalidInput(
             "pageStart is the X-Next-Page-Start of the previous page",
@@ -93,7 +108,7 @@ async def get_tag(
         limit=page_size,
     )
     next_page(response, str(nxt) if nxt is not None else None)
-    return TagList.of([(row, image) for image in images])
+    return await _tag_list(ctx, name, details.id, [(row, image) for image in images])
 
 
 @router.delete("/repositories/{namespace}/{repo}/tags/{tag}", status_code=204)

@@ -1,13 +1,23 @@
-"""DTR's tag and manifest objects (``/repositories/{ns}/{repo}/tags``, ``.../manifests``)."""
+"""DTR's tag and manifest objects (``/repositories/{ns}/{repo}/tags``, ``.../manifests``).
+
+Every tag carries DTR 2.7's ``vuln_summary`` (its Swagger's ``responses.Tag``: a
+``responses.OldScanSummary`` without ``layer_details``) of the manifest it shows: on the list,
+the manifest the tag names (an index: its platforms combined, ``moorage.scanning.report_tags``);
+on a single tag, each platform's image. ``platform`` is known on the list only with
+``includeManifests`` (an index's is empty: it stands for every platform)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import Field, RootModel
 
+from moorage.http.api.models.imagescan import NEVER
+from moorage.http.api.models.scanning import SCAN_STATUS, OldScanSummary
 from moorage.http.api.models.wire import Timestamp, WireModel, optional
 from moorage.registry import browse
+from moorage.scanning.report_tags import TagScan
 
 
 class Layer(WireModel):
@@ -91,8 +101,39 @@ class Manifest(WireModel):
         }
 
 
+def vuln_summary(
+    repository: str,
+    row: browse.TagRow,
+    image: browse.ImageDetails | None,
+    scan: TagScan,
+) -> dict[str, Any]:
+    """The flat summary's fields of the manifest a tag entry shows (``image``'s, else the
+    tag's own)."""
+    namespace, _, reponame = repository.partition("/")
+    platform = ""
+    if image is not None and not image.is_index:
+        platform = "/".join(p for p in (image.os, image.architecture, image.variant) if p)
+    return {
+        "namespace": namespace,
+        "reponame": reponame,
+        "tag": "" if row.name == row.digest else row.name,
+        "critical": scan.counts.critical,
+        "major": scan.counts.major,
+        "minor": scan.counts.minor,
+        "last_scan_status": SCAN_STATUS.get(scan.status, SCAN_STATUS["not_scanned"]),
+        "check_completed_at": scan.completed_at or NEVER,
+        "should_rescan": scan.should_rescan,
+        "has_foreign_layers": scan.has_foreign_layers,
+        "status": scan.status,
+        "reason": scan.reason,
+        "manifest_digest": scan.manifest_digest,
+        "platform": platform,
+    }
+
+
 class Tag(WireModel):
-    """A tag; ``manifest`` only when asked for (``includeManifests``) or on a single tag."""
+    """A tag; ``manifest`` only when asked for (``includeManifests``) or on a single tag;
+    ``vuln_summary`` always (``status`` ``not_scanned`` and zero counts before any scan)."""
 
     name: str
     digest: str
@@ -102,9 +143,12 @@ class Tag(WireModel):
     hash_mismatch: bool = Field(default=False, serialization_alias="hashMismatch")
     in_notary: bool = Field(default=False, serialization_alias="inNotary")
     manifest: Manifest | None = optional()
+    vuln_summary: OldScanSummary
 
     @staticmethod
-    def fields(row: browse.TagRow, image: browse.ImageDetails | None) -> dict[str, Any]:
+    def fields(
+        repository: str, row: browse.TagRow, image: browse.ImageDetails | None, scan: TagScan
+    ) -> dict[str, Any]:
         return {
             "name": row.name,
             "digest": row.digest,
@@ -112,15 +156,30 @@ class Tag(WireModel):
             "updated_at": row.updated_at,
             "created_at": row.created_at,
             "manifest": None if image is None else Manifest.fields(image),
+            "vuln_summary": vuln_summary(repository, row, image, scan),
         }
+
+
+TagEntry = tuple[browse.TagRow, browse.ImageDetails | None]
+
+
+def summarised_digest(row: browse.TagRow, image: browse.ImageDetails | None) -> str:
+    """The manifest whose scan a tag entry shows: the platform's image, else the tag's."""
+    return image.digest if image is not None else row.digest
 
 
 class TagList(RootModel[list[Tag]]):
     """A page of tags (a bare array, as DTR sends it)."""
 
     @classmethod
-    def of(cls, found: list[tuple[browse.TagRow, browse.ImageDetails | None]]) -> TagList:
-        return cls.model_validate([Tag.fields(row, image) for row, image in found])
+    def of(cls, repository: str, found: list[TagEntry], scans: Mapping[str, TagScan]) -> TagList:
+        """``scans``: ``report_tags.tag_scans`` of every entry's ``summarised_digest``."""
+        return cls.model_validate(
+            [
+                Tag.fields(repository, row, image, scans[summarised_digest(row, image)])
+                for row, image in found
+            ]
+        )
 
 
 class ManifestEntry(WireModel):
