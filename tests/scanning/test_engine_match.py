@@ -5,14 +5,17 @@ never another release), and the reasons a component cannot be matched."""
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from moorage.db.engine import Database
-from moorage.scanning.engine_match import Query, match_all
+from moorage.scanning.engine_match import Query, RecordCache, match_all
+from moorage.scanning.osv.record import OsvRecord
 from moorage.scanning.vulndb import query
 from tests.auth.creds_helpers import app_services
 from tests.inprocess import InProcessApp, running_app
@@ -128,3 +131,50 @@ async def test_what_cannot_be_matched_says_why(app: InProcessApp, tmp_path: Path
     problem = found[broken].problem
     assert problem is not None
     assert problem.startswith("the advisory DEBIAN-CVE-2000-0003 cannot be read"), problem
+
+
+async def test_a_record_cache_is_shared_by_calls_against_one_generation(
+    app: InProcessApp, tmp_path: Path
+) -> None:
+    """A re-match's batches parse each record once; a bounded cache changes no outcome."""
+    db, generation = await _generation(app, tmp_path)
+    queries = [
+        Query("Red Hat:enterprise_linux:9", "openssl-libs", "1:3.0.7-24.el9"),
+        Query("Debian:12", "tar", "1.34+dfsg-1.2"),
+        Query("Ubuntu:Pro:16.04:LTS", "bzip2", "1.0.6-8"),
+        Query("Debian:12", "gzip", "1.12-1"),
+    ]
+    alone = await match_all(db, queries, generation)
+    shared = RecordCache(generation)
+    first = await match_all(db, queries, generation, shared)
+    parsed = shared.misses
+    assert parsed == len(shared) > 0 and shared.hits == 0
+    second = await match_all(db, queries, generation, shared)
+    assert first == second == alone
+    assert (shared.misses, shared.hits) == (parsed, parsed)  # nothing parsed again
+
+    tiny = RecordCache(generation, limit=1)
+    for _ in range(2):
+        assert await match_all(db, queries, generation, tiny) == alone
+        assert len(tiny) == 1
+    assert tiny.misses == 2 * parsed  # evicted, so parsed again: bounded, never wrong
+
+    with pytest.raises(ValueError, match="generation"):
+        await match_all(db, queries, generation + 1, shared)
+    with pytest.raises(ValueError, match="at least one"):
+        RecordCache(generation, limit=0)
+
+
+def test_a_reused_row_number_is_parsed_again() -> None:
+    cache = RecordCache(1)
+
+    def row(pk: int, record_id: str, document: bytes) -> SimpleNamespace:
+        return SimpleNamespace(pk=pk, id=record_id, document=zlib.compress(document))
+
+    old = cache.record(row(7, "DEBIAN-CVE-2000-0001", RECORDS["DEBIAN-CVE-2000-0001"]))
+    new = cache.record(row(7, "DEBIAN-CVE-2000-0002", RECORDS["DEBIAN-CVE-2000-0002"]))
+    assert isinstance(old, OsvRecord) and isinstance(new, OsvRecord)
+    assert (old.id, new.id) == ("DEBIAN-CVE-2000-0001", "DEBIAN-CVE-2000-0002")
+    broken = cache.record(SimpleNamespace(pk=8, id="X-1", document=b"not zlib"))
+    assert isinstance(broken, str) and broken.startswith("the advisory X-1 cannot be read")
+    assert cache.record(SimpleNamespace(pk=8, id="X-1", document=b"")) is broken  # remembered

@@ -6,9 +6,12 @@ of an image are fetched in one statement. A layer that is not cached is streamed
 driver (``StorageDriver.read``, the same reader a pull uses) into ``inventory.layers.read_layer``
 in a worker thread: the driver's async chunks are handed to the thread one at a time
 (``_BlobStream``), so the layer is never held in memory and the event loop keeps serving while
-the thread decompresses and parses. Its inventory is stored as soon as it is read (zlib-compressed
-JSON; ``size`` is the stored inventory's size), in a short transaction of its own, so a scan that
-fails on a later layer still leaves the earlier ones cached.
+the thread decompresses and parses. The layers of an image that are not cached are read at the
+same time, one per core and at most ``MAX_READERS`` (``readers()``): decompression (zlib, zstd)
+runs without the GIL, so one layer inflates while another's tar is parsed; the largest start
+first, and the first layer that fails cancels the others' reads. Each inventory is stored as soon
+as its layer is read (zlib-compressed JSON; ``size`` is the stored inventory's size), in a short
+transaction of its own, so the layers read before a failure stay cached.
 
 Foreign (non-distributable) layers are not in the registry and are not read: they take an empty
 inventory, which keeps every other layer at its position in the image. A layer whose media type
@@ -22,6 +25,7 @@ import asyncio
 import contextlib
 import io
 import json
+import os
 import time
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -44,6 +48,7 @@ from moorage.storage.base import StorageDriver
 Note = Callable[[str], Awaitable[None]]
 StopAsked = Callable[[], bool]
 L = sr.scan_layers
+MAX_READERS = 4
 
 
 class ScanStopped(ScanError):
@@ -187,6 +192,76 @@ def _size(n: int) -> str:
     return f"{n / 1024 / 1024:.1f} MiB"
 
 
+def readers() -> int:
+    """Layers read at once: one per core, at most ``MAX_READERS``."""
+    return max(1, min(os.cpu_count() or 1, MAX_READERS))
+
+
+async def _read_one(
+    db: Database,
+    storage: StorageDriver,
+    layer: Descriptor,
+    label: str,
+    catalog: Catalog,
+    note: Note,
+    stop: StopAsked,
+) -> LayerInventory:
+    digest = str(layer.digest)
+    if stop():
+        raise ScanStopped()
+    started = time.monotonic()
+    try:
+        inventory = await read_blob(storage, digest, catalog, stop)
+    except LayerInvalid as exc:
+        raise LayerInvalid(f"{label}: {exc.message}") from exc
+    except ScanError:
+        raise
+    except MoorageError as exc:  # a storage error while reading
+        raise ScanError(f"{label}: {exc.message}") from exc
+    await store(db, digest, catalog.version, inventory)
+    await note(
+        f"{label}: read {_size(layer.size)} in {time.monotonic() - started:.1f}s,"
+        f" {len(inventory.files)} files of interest"
+    )
+    return inventory
+
+
+async def _read_all(
+    db: Database,
+    storage: StorageDriver,
+    wanted: dict[str, tuple[int, Descriptor]],
+    count: int,
+    catalog: Catalog,
+    note: Note,
+    stop: StopAsked,
+) -> dict[str, LayerInventory]:
+    """The blobs of ``wanted`` (digest → first position, descriptor), ``readers()`` at a time.
+    The first failure (the lowest layer among those failed) cancels the other reads."""
+    gate = asyncio.Semaphore(readers())
+
+    async def one(index: int, layer: Descriptor) -> LayerInventory:
+        async with gate:
+            label = f"layer {index + 1} of {count} ({layer.digest})"
+            return await _read_one(db, storage, layer, label, catalog, note, stop)
+
+    biggest_first = sorted(wanted.items(), key=lambda item: -item[1][1].size)
+    tasks = {digest: asyncio.ensure_future(one(*item)) for digest, item in biggest_first}
+    try:
+        done, _ = await asyncio.wait(tasks.values(), return_when=asyncio.FIRST_EXCEPTION)
+        failures = [
+            (wanted[digest][0], error)
+            for digest, task in tasks.items()
+            if task in done and not task.cancelled() and (error := task.exception()) is not None
+        ]
+        if failures:
+            raise min(failures, key=lambda failure: failure[0])[1]
+        return {digest: task.result() for digest, task in tasks.items()}
+    finally:
+        for task in tasks.values():
+            task.cancel()
+        await asyncio.gather(*tasks.values(), return_exceptions=True)
+
+
 async def inventories(
     db: Database,
     storage: StorageDriver,
@@ -198,41 +273,23 @@ async def inventories(
 ) -> LayersRead:
     """Every layer's inventory, in order (see the module's documentation)."""
     check_layer_types(layers)
-    version = catalog.version
-    have = await cached(db, [str(d.digest) for d in layers if not is_foreign(d)], version)
-    out: list[tuple[str, LayerInventory]] = []
-    read = hits = foreign = 0
+    have = await cached(db, [str(d.digest) for d in layers if not is_foreign(d)], catalog.version)
+    wanted: dict[str, tuple[int, Descriptor]] = {}
     for index, layer in enumerate(layers):
         digest = str(layer.digest)
-        label = f"layer {index + 1} of {len(layers)} ({digest})"
+        if not is_foreign(layer) and digest not in have and digest not in wanted:
+            wanted[digest] = (index, layer)
+    if wanted:
+        have.update(await _read_all(db, storage, wanted, len(layers), catalog, note, stop))
+    out: list[tuple[str, LayerInventory]] = []
+    foreign = 0
+    for index, layer in enumerate(layers):
+        digest = str(layer.digest)
         if is_foreign(layer):
             foreign += 1
             out.append((digest, LayerInventory(participants=catalog.participants())))
+            label = f"layer {index + 1} of {len(layers)} ({digest})"
             await note(f"{label}: foreign, not in this registry: not scanned")
             continue
-        inventory = have.get(digest)
-        if inventory is not None:
-            hits += 1
-            out.append((digest, inventory))
-            continue
-        if stop():
-            raise ScanStopped()
-        started = time.monotonic()
-        try:
-            inventory = await read_blob(storage, digest, catalog, stop)
-        except LayerInvalid as exc:
-            raise LayerInvalid(f"{label}: {exc.message}") from exc
-        except ScanError:
-            raise
-        except MoorageError as exc:  # a storage error while reading
-            raise ScanError(f"{label}: {exc.message}") from exc
-        await store(db, digest, version, inventory)
-        have[digest] = inventory
-        read += 1
-        files = len(inventory.files)
-        await note(
-            f"{label}: read {_size(layer.size)} in {time.monotonic() - started:.1f}s,"
-            f" {files} files of interest"
-        )
-        out.append((digest, inventory))
-    return LayersRead(out, read, hits, foreign)
+        out.append((digest, have[digest]))
+    return LayersRead(out, len(wanted), len(layers) - foreign - len(wanted), foreign)

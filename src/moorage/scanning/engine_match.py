@@ -7,7 +7,8 @@ generation the scan started with, and the rows whose record ecosystem covers the
 are kept: the same release or a prefix of it (``Debian`` covers ``Debian:12``), or a longer stream
 of it (``Red Hat:enterprise_linux:9::appstream`` covers ``Red Hat:enterprise_linux:9``), as
 ``osv.matching.ecosystem_matches`` decides. Each record is decompressed and parsed once per
-chunk, each installed version parsed once per query (``affects_version``), and the matches of
+call, or once per ``RecordCache`` shared by many calls against one generation (a re-match's
+batches), each installed version parsed once per query (``affects_version``), and the matches of
 one component (both streams of a Pro image) merged by alias (``osv.aliases``) into findings with
 DTR's severity (``osv.severity``) and the fix status (``osv.status``).
 
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import zlib
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +32,13 @@ from moorage.db.engine import Database
 from moorage.errors import EcosystemUnknown, MoorageError, VersionUnparseable
 from moorage.scanning import ecosystems
 from moorage.scanning.osv.aliases import Finding, merge_findings
-from moorage.scanning.osv.matching import Indeterminate, Match, affects_version, ecosystem_matches
+from moorage.scanning.osv.matching import (
+    Indeterminate,
+    Match,
+    ParsedVersions,
+    affects_version,
+    ecosystem_matches,
+)
 from moorage.scanning.osv.record import OsvRecord, load_record
 from moorage.scanning.versions import Version, scheme_for
 from moorage.scanning.vulndb.store import P, R, visible
@@ -142,22 +149,60 @@ async def _rows(db: Database, generation: int, asks: Sequence[tuple[str, str]]) 
         return list(await conn.execute(statement))
 
 
-def _parse(row: Any, cache: dict[int, OsvRecord | str]) -> OsvRecord | str:
-    """The row's record, or why it cannot be read."""
-    found = cache.get(int(row.pk))
-    if found is None:
+class RecordCache:
+    """Parsed records of one generation by row, the ``limit`` most recently used kept.
+
+    A stored record's document never changes under its row (an import adds rows and retires
+    them), so a parse is good for as long as the row is visible: for calls pinned to the same
+    generation. Each entry is checked against the row's ID too, so a row number reused after a
+    later import pruned the old row is parsed again rather than trusted."""
+
+    __slots__ = ("_entries", "generation", "hits", "limit", "misses", "versions")
+
+    def __init__(self, generation: int, limit: int = 20_000) -> None:
+        if limit < 1:
+            raise ValueError("a record cache holds at least one record")
+        self.generation = generation
+        self.limit = limit
+        self.versions = ParsedVersions(5 * limit)  # the versions these records name, parsed
+        self._entries: OrderedDict[int, tuple[str, OsvRecord | str]] = OrderedDict()
+        self.hits = self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def record(self, row: Any) -> OsvRecord | str:
+        """The row's record, or why it cannot be read."""
+        pk, ident = int(row.pk), str(row.id)
+        entry = self._entries.get(pk)
+        if entry is not None and entry[0] == ident:
+            self._entries.move_to_end(pk)
+            self.hits += 1
+            return entry[1]
+        self.misses += 1
         try:
-            found = load_record(zlib.decompress(row.document))
+            found: OsvRecord | str = load_record(zlib.decompress(row.document))
         except (MoorageError, ValueError, zlib.error) as exc:
-            found = f"the advisory {row.id} cannot be read: {str(exc)[:200]}"
-        cache[int(row.pk)] = found
-    return found
+            found = f"the advisory {ident} cannot be read: {str(exc)[:200]}"
+        self._entries[pk] = (ident, found)
+        self._entries.move_to_end(pk)
+        while len(self._entries) > self.limit:
+            self._entries.popitem(last=False)
+        return found
 
 
 async def match_all(
-    db: Database, queries: Iterable[Query], generation: int
+    db: Database,
+    queries: Iterable[Query],
+    generation: int,
+    records: RecordCache | None = None,
 ) -> dict[Query, Outcome]:
-    """The outcome of every distinct query against ``generation``."""
+    """The outcome of every distinct query against ``generation``; ``records``, when given,
+    keeps parsed records for the next call against the same generation."""
+    if records is None:
+        records = RecordCache(generation)
+    elif records.generation != generation:
+        raise ValueError(f"a record cache of generation {records.generation} used for {generation}")
     work = {q: _start(q) for q in dict.fromkeys(queries)}
     by_ask: dict[tuple[str, str], list[Query]] = defaultdict(list)
     for query in work:
@@ -169,25 +214,26 @@ async def match_all(
         wanted: dict[str, list[tuple[str, str]]] = defaultdict(list)  # key → asks
         for ask in chunk:
             wanted[ask[1]].append(ask)
-        cache: dict[int, OsvRecord | str] = {}
         for row in await _rows(db, generation, chunk):
             for stream, key in wanted.get(row.name_key, ()):
                 if not ecosystem_matches(row.ecosystem, stream):
                     continue
-                record = _parse(row, cache)
+                record = records.record(row)
                 for query in by_ask[(stream, key)]:
-                    _evaluate(work[query], record, stream, query)
+                    _evaluate(work[query], record, stream, query, records.versions)
     return {q: _outcome(q, w) for q, w in work.items()}
 
 
-def _evaluate(work: _Work, record: OsvRecord | str, stream: str, query: Query) -> None:
+def _evaluate(
+    work: _Work, record: OsvRecord | str, stream: str, query: Query, versions: ParsedVersions
+) -> None:
     if isinstance(record, str):
         work.note(record)
         return
     if (record.id, stream) in work.seen:
         return  # the same record met through another of its packages' rows
     work.seen.add((record.id, stream))
-    result = affects_version(record, stream, query.name, query.version, work.installed)
+    result = affects_version(record, stream, query.name, query.version, work.installed, versions)
     if isinstance(result, Match):
         # One component, one ecosystem: both streams of a Pro image merge into one finding.
         work.matches.append(dataclasses.replace(result, ecosystem=query.ecosystem))

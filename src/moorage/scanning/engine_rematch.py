@@ -13,12 +13,15 @@ An update to generation ``G`` changed the records of some (ecosystem, name) pair
 * with ``everything`` (DTR's "scan all" without a layer scan): every stored result.
 
 Images are handled ``BATCH`` at a time: their components' distinct queries matched once
-(``engine_match``), the new findings compared with the stored ones, and only an image whose
-findings (or match problems) differ is rewritten; one transaction per batch rewrites those
-(overrides and VEX applied again, counts recomputed) and marks the rest as matched against
-``G``. An image rescanned meanwhile (its state row changed since it was read) is left to that
-scan. Finally every result still at ``G - 1`` (the changed records name none of its packages)
-is marked current with one statement. No webhook event per image: ``SCANNER_UPDATE_COMPLETED``
+(``engine_match``, with one bounded ``RecordCache`` for all batches: each record parsed once per
+re-match; a query already matched by an earlier batch keeps its outcome, up to ``OUTCOMES``
+remembered, since the generation does not change during a re-match), the new findings
+compared with the stored ones, and only an image whose findings (or match problems) differ is
+rewritten; one transaction per batch rewrites those (overrides and VEX applied again, counts
+recomputed) and marks the rest as matched against ``G``. An image rescanned meanwhile (its
+state row changed since it was read) is left to that scan. Finally every result still at
+``G - 1`` (the changed records name none of its packages) is marked current with one
+statement. No webhook event per image: ``SCANNER_UPDATE_COMPLETED``
 announces the update.
 """
 
@@ -36,7 +39,7 @@ from moorage.db import scan_result_tables as sr
 from moorage.db.engine import Database, utcnow
 from moorage.scanning import ecosystems
 from moorage.scanning.engine import query_of
-from moorage.scanning.engine_match import FindingRow, Outcome, Query, match_all
+from moorage.scanning.engine_match import FindingRow, Outcome, Query, RecordCache, match_all
 from moorage.scanning.engine_results import (
     NO_DATABASE,
     ComponentRow,
@@ -55,6 +58,7 @@ S, C, F, IDS = (
 )
 BATCH = 200  # images per batch
 KEYS = 500  # names per IN (…)
+OUTCOMES = 50_000  # query outcomes one re-match remembers across its batches
 Note = Callable[[str], Awaitable[None]]
 
 
@@ -277,6 +281,24 @@ async def _write(
         report.unchanged += len(unchanged)
 
 
+class _Outcomes:
+    """Outcomes of the queries matched so far in one re-match (one generation: a query's outcome
+    is the same in every batch), at most ``OUTCOMES`` kept: when full it starts again empty."""
+
+    def __init__(self) -> None:
+        self._known: dict[Query, Outcome] = {}
+
+    def take(self, queries: set[Query]) -> dict[Query, Outcome]:
+        return {q: self._known[q] for q in queries if q in self._known}
+
+    def keep(self, outcomes: dict[Query, Outcome]) -> None:
+        if len(outcomes) > OUTCOMES:
+            return
+        if len(self._known) + len(outcomes) > OUTCOMES:
+            self._known.clear()
+        self._known.update(outcomes)
+
+
 async def rematch(
     db: Database,
     *,
@@ -299,13 +321,20 @@ async def rematch(
         f"{len(wanted)} images to re-match against version {changed.generation} "
         f"({len(changed.packages)} packages changed)"
     )
+    records = RecordCache(changed.generation)  # one generation: every batch parses a record once
+    known = _Outcomes()
     for start in range(0, len(wanted), BATCH):
         if stop():
             report.stopped = True
             break
         images = await _load(db, wanted[start : start + BATCH])
-        queries = [q for image in images.values() for _, _, q in image.components if q is not None]
-        outcomes = await match_all(db, queries, changed.generation)
+        queries = {q for image in images.values() for _, _, q in image.components if q is not None}
+        outcomes = known.take(queries)
+        fresh = [q for q in queries if q not in outcomes]
+        if fresh:
+            matched = await match_all(db, fresh, changed.generation, records)
+            known.keep(matched)
+            outcomes.update(matched)
         plans = {digest: _changes(image, outcomes) for digest, image in images.items()}
         report.images += len(plans)
         await _write(db, changed.generation, images, plans, report)

@@ -93,6 +93,25 @@ def test_multi_frame_zstd_and_multi_member_gzip_are_read_whole() -> None:
         assert [(p, d) for p, d, _ in recorder.seen] == [("a.pkg", b"one"), ("b.pkg", b"two")]
 
 
+def test_gzip_members_padding_and_what_follows_the_last_member() -> None:
+    """As ``gzip.GzipFile`` reads them: members one after another in reads of any size, zero
+    padding after the last allowed, anything else after it refused."""
+    files = [File(f"var/lib/dpkg/status.d/p{i}", STATUS) for i in range(40)]
+    blob = gzip.compress(tar_bytes(files), compresslevel=1)
+    cut = len(blob) // 3
+    whole = read(blob)
+    # A large member split over two members, and 1 MiB of zeros after: the same inventory.
+    tar = tar_bytes(files)
+    split = gzip.compress(tar[: len(tar) // 2]) + gzip.compress(tar[len(tar) // 2 :])
+    assert read(split + b"\0" * (1024 * 1024)) == whole
+    with pytest.raises(LayerInvalid, match="gzip layer is corrupt: data after its last member"):
+        read(blob + b"\0\0junk")
+    with pytest.raises(LayerInvalid, match="gzip layer is corrupt"):
+        read(blob + gzip.compress(b"x")[:3] + b"\xff" * 64)  # a second member's bad header
+    with pytest.raises(LayerInvalid, match="truncated"):
+        read(blob[:cut])
+
+
 def test_whiteouts_opaque_dirs_and_symlinks_are_recorded() -> None:
     inventory = read(
         layer(

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from types import TracebackType
+
 import pytest
 
-from moorage.errors import EcosystemUnknown
+from moorage.errors import EcosystemUnknown, VersionUnparseable
 from moorage.scanning.osv import Indeterminate, Match, affects, ecosystem_matches
+from moorage.scanning.osv.matching import ParsedVersions, affects_version
+from moorage.scanning.versions import DpkgVersion, scheme_for
 from tests.scanning.osv.records import VULNDB, record, synthetic
 
 
@@ -206,3 +210,33 @@ def test_unknown_package_ecosystem() -> None:
 )
 def test_ecosystem_matches(record_eco: str, package_eco: str, expected: bool) -> None:
     assert ecosystem_matches(record_eco, package_eco) is expected
+
+
+def test_parsed_versions_are_shared_and_change_no_answer() -> None:
+    """One ``ParsedVersions`` for many packages against the same records: each version a record
+    names parsed once per ordering, failures remembered as failures, the answers unchanged."""
+    rec = synthetic("Debian:12", "tar", [{"introduced": "0"}, {"fixed": "1.35+dfsg-1"}])
+    odd = synthetic("Debian:12", "tar", [{"introduced": "0"}, {"fixed": "not a version!"}])
+    shared = ParsedVersions()
+    for installed in ("1.34+dfsg-1.2", "1.35+dfsg-1", "1.36-1"):
+        parsed = scheme_for("Debian:12").parse(installed)
+        for one in (rec, odd):
+            alone = affects_version(one, "Debian:12", "tar", installed, parsed)
+            assert affects_version(one, "Debian:12", "tar", installed, parsed, shared) == alone
+            assert alone == affects(one, "Debian:12", "tar", installed)
+    assert len(shared) == 2  # "1.35+dfsg-1" and the unreadable one, each parsed once
+    first = shared.parse(DpkgVersion, "1.35+dfsg-1")
+    assert shared.parse(DpkgVersion, "1.35+dfsg-1") is first
+    for _ in range(2):
+        with pytest.raises(VersionUnparseable) as caught:
+            shared.parse(DpkgVersion, "not a version!")
+        assert caught.value.__traceback__ is not None
+        depth = 0
+        tb: TracebackType | None = caught.value.__traceback__
+        while tb is not None:
+            depth, tb = depth + 1, tb.tb_next
+        assert depth < 5  # raised afresh each time: no traceback piling up
+    bounded = ParsedVersions(limit=2)
+    for text in ("1", "2", "3"):
+        bounded.parse(DpkgVersion, text)
+        assert len(bounded) <= 2

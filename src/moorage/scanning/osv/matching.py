@@ -14,6 +14,10 @@ From the schema's "Evaluation" section (https://ossf.github.io/osv-schema/#evalu
 
 A version that the ecosystem's rules cannot read (or a record whose own versions cannot be read)
 gives :class:`Indeterminate` for a record that names the package: never a silent "not affected".
+
+A caller matching many packages against the same records (a re-match) passes one
+:class:`ParsedVersions` to :func:`affects_version`, so each version a record names is parsed
+once per ordering rather than once per package and record.
 """
 
 from __future__ import annotations
@@ -99,28 +103,61 @@ def names_match(ecosystem: str, record_name: str, package_name: str) -> bool:
     return _canonical_name(ecosystem, record_name) == _canonical_name(ecosystem, package_name)
 
 
+class ParsedVersions:
+    """Versions parsed by an ordering, remembered (failures too); at most ``limit`` kept: when
+    full it starts again empty."""
+
+    __slots__ = ("_known", "limit")
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self.limit = limit
+        self._known: dict[tuple[type[Version], str], Version | VersionUnparseable] = {}
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+    def parse(self, scheme: type[Version], text: str) -> Version:
+        """``scheme.parse(text)``, :class:`VersionUnparseable` as it raised it."""
+        key = (scheme, text)
+        found = self._known.get(key)
+        if found is None:
+            try:
+                found = scheme.parse(text)
+            except VersionUnparseable as e:
+                found = e
+            if len(self._known) >= self.limit:
+                self._known.clear()
+            self._known[key] = found
+        if isinstance(found, VersionUnparseable):
+            raise found.with_traceback(None)  # the one instance: no traceback piling up
+        return found
+
+
 class _Unreadable(Exception):
     pass
 
 
-def _parse(scheme: type[Version], text: str) -> Version:
+def _parse(versions: ParsedVersions, scheme: type[Version], text: str) -> Version:
     try:
-        return scheme.parse(text)
+        return versions.parse(scheme, text)
     except VersionUnparseable as e:
         raise _Unreadable(f"the record's version {text!r}: {e.reason}") from None
 
 
-def _in_range(rng: Range, version: Version, scheme: type[Version]) -> bool:
+def _in_range(
+    rng: Range, version: Version, scheme: type[Version], versions: ParsedVersions
+) -> bool:
     limits = [e.value for e in rng.events if e.kind == "limit"]
-    if limits and not any(lim == "*" or version < _parse(scheme, lim) for lim in limits):
+    if limits and not any(lim == "*" or version < _parse(versions, scheme, lim) for lim in limits):
         return False
     keyed = []
     for event in rng.events:
-        if event.kind == "limit":
+        kind = event.kind
+        if kind == "limit":
             continue
-        zero = event.kind == "introduced" and event.value == "0"
-        parsed = None if zero else _parse(scheme, event.value)
-        keyed.append((zero, parsed, event.kind))
+        zero = kind == "introduced" and event.value == "0"
+        parsed = None if zero else _parse(versions, scheme, event.value)
+        keyed.append((zero, parsed, kind))
     keyed.sort(key=_event_key)
     affected = False
     for zero, parsed, kind in keyed:
@@ -165,7 +202,12 @@ def _range_scheme(rng: Range, scheme: type[Version]) -> type[Version]:
 
 
 def _later(
-    affected: Affected, kind: str, version: Version, scheme: type[Version], inclusive: bool
+    affected: Affected,
+    kind: str,
+    version: Version,
+    scheme: type[Version],
+    inclusive: bool,
+    versions: ParsedVersions,
 ) -> tuple[str, ...]:
     found: list[Version] = []
     for rng in affected.ranges:
@@ -175,7 +217,7 @@ def _later(
             if event.kind != kind:
                 continue
             try:
-                parsed = scheme.parse(event.value)
+                parsed = versions.parse(scheme, event.value)
             except VersionUnparseable:
                 continue
             if (parsed >= version if inclusive else parsed > version) and event.value not in [
@@ -186,7 +228,11 @@ def _later(
 
 
 def _evaluate(
-    affected: Affected, version: str, scheme: type[Version], installed: Version | None
+    affected: Affected,
+    version: str,
+    scheme: type[Version],
+    installed: Version | None,
+    versions: ParsedVersions,
 ) -> tuple[Literal["versions", "range"] | None, str | None]:
     """How the entry affects the version (None: it does not), and why it could not tell."""
     reason = None
@@ -198,7 +244,7 @@ def _evaluate(
         else:
             for listed in affected.versions:
                 try:
-                    if scheme.parse(listed) == installed:
+                    if versions.parse(scheme, listed) == installed:
                         return "versions", None
                 except VersionUnparseable:
                     continue
@@ -207,7 +253,7 @@ def _evaluate(
             continue
         rscheme = _range_scheme(rng, scheme)
         try:
-            current = installed if rscheme is scheme else rscheme.parse(version)
+            current = installed if rscheme is scheme else versions.parse(rscheme, version)
         except VersionUnparseable as e:
             reason = f"the installed version is not {rscheme.scheme}: {e.reason}"
             continue
@@ -215,7 +261,7 @@ def _evaluate(
             reason = "the installed version cannot be parsed"
             continue
         try:
-            if _in_range(rng, current, rscheme):
+            if _in_range(rng, current, rscheme, versions):
                 return "range", None
         except _Unreadable as e:
             reason = str(e)
@@ -237,12 +283,20 @@ def affects(
 
 
 def affects_version(
-    record: OsvRecord, ecosystem: str, name: str, version: str, installed: Version | None
+    record: OsvRecord,
+    ecosystem: str,
+    name: str,
+    version: str,
+    installed: Version | None,
+    versions: ParsedVersions | None = None,
 ) -> Match | Indeterminate | None:
     """:func:`affects` with the installed version already parsed by ``scheme_for(ecosystem)``
-    (None: it cannot be), for a caller matching one package against many records."""
+    (None: it cannot be), for a caller matching one package against many records; the
+    record's versions parsed through ``versions`` (a fresh one for this call when None)."""
     if record.withdrawn is not None:
         return None
+    if versions is None:
+        versions = ParsedVersions()
     scheme = scheme_for(ecosystem)
     undecided: Indeterminate | None = None
     for entry in record.affected:
@@ -251,13 +305,13 @@ def affects_version(
             continue
         if not names_match(ecosystem, package.name, name):
             continue
-        via, reason = _evaluate(entry, version, scheme, installed)
+        via, reason = _evaluate(entry, version, scheme, installed, versions)
         if via is not None:
             fixed: tuple[str, ...] = ()
             last: tuple[str, ...] = ()
             if installed is not None:
-                fixed = _later(entry, "fixed", installed, scheme, inclusive=False)
-                last = _later(entry, "last_affected", installed, scheme, inclusive=True)
+                fixed = _later(entry, "fixed", installed, scheme, False, versions)
+                last = _later(entry, "last_affected", installed, scheme, True, versions)
             return Match(record, entry, ecosystem, name, version, via, fixed, last)
         if reason is not None and undecided is None:
             undecided = Indeterminate(record, entry, ecosystem, name, version, reason)

@@ -4,15 +4,19 @@ Fields Moorage does not use are kept where the schema defines them and ignored o
 newer record still loads; what matching relies on is checked: an event holds exactly one of
 ``introduced``, ``fixed``, ``last_affected``, ``limit``; a range is ``ECOSYSTEM``, ``SEMVER`` or
 ``GIT`` with at least one event; ``id`` and ``modified`` are present. ``null`` lists are empty.
+
+Parsing is on the scanner's hot path (every candidate record of every scan), so the one thing
+done in Python per field is only done where it is needed: the list fields are ``NullableList``,
+whose before-validator turns ``null`` into ``[]``; everything else is pydantic-core's own checks.
 """
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from moorage.errors import AdvisoryInvalid
 
@@ -20,16 +24,19 @@ EventKind = Literal["introduced", "fixed", "last_affected", "limit"]
 EVENT_KINDS: tuple[EventKind, ...] = ("introduced", "fixed", "last_affected", "limit")
 
 
+_T = TypeVar("_T")
+
+
+def _empty_if_null(value: Any) -> Any:
+    return [] if value is None else value
+
+
+NullableList = Annotated[list[_T], BeforeValidator(_empty_if_null)]
+"""A list field that may be omitted or ``null`` (both: empty)."""
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _null_lists(cls, value: Any, info: Any) -> Any:
-        field = cls.model_fields.get(info.field_name)
-        if value is None and field is not None and field.default_factory is list:
-            return []
-        return value
 
 
 class Event(_Model):
@@ -47,11 +54,15 @@ class Event(_Model):
 
     @property
     def kind(self) -> EventKind:
-        return next(k for k in EVENT_KINDS if getattr(self, k) is not None)
+        fields = self.__dict__  # read on every match: the fields themselves, no getattr
+        for kind in EVENT_KINDS:
+            if fields[kind] is not None:
+                return kind
+        raise ValueError(f"an event holds one of {', '.join(EVENT_KINDS)}")
 
     @property
     def value(self) -> str:
-        value: str = getattr(self, self.kind)
+        value: str = self.__dict__[self.kind]
         return value
 
 
@@ -75,9 +86,9 @@ class Severity(_Model):
 
 class Affected(_Model):
     package: Package | None = None
-    severity: list[Severity] = Field(default_factory=list)
-    ranges: list[Range] = Field(default_factory=list)
-    versions: list[str] = Field(default_factory=list)
+    severity: NullableList[Severity] = Field(default_factory=list)
+    ranges: NullableList[Range] = Field(default_factory=list)
+    versions: NullableList[str] = Field(default_factory=list)
     ecosystem_specific: dict[str, Any] | None = None
     database_specific: dict[str, Any] | None = None
 
@@ -89,7 +100,7 @@ class Reference(_Model):
 
 class Credit(_Model):
     name: str
-    contact: list[str] = Field(default_factory=list)
+    contact: NullableList[str] = Field(default_factory=list)
     type: str | None = None
 
 
@@ -99,15 +110,15 @@ class OsvRecord(_Model):
     modified: datetime
     published: datetime | None = None
     withdrawn: datetime | None = None
-    aliases: list[str] = Field(default_factory=list)
-    related: list[str] = Field(default_factory=list)
-    upstream: list[str] = Field(default_factory=list)
+    aliases: NullableList[str] = Field(default_factory=list)
+    related: NullableList[str] = Field(default_factory=list)
+    upstream: NullableList[str] = Field(default_factory=list)
     summary: str | None = None
     details: str | None = None
-    severity: list[Severity] = Field(default_factory=list)
-    affected: list[Affected] = Field(default_factory=list)
-    references: list[Reference] = Field(default_factory=list)
-    credits: list[Credit] = Field(default_factory=list)
+    severity: NullableList[Severity] = Field(default_factory=list)
+    affected: NullableList[Affected] = Field(default_factory=list)
+    references: NullableList[Reference] = Field(default_factory=list)
+    credits: NullableList[Credit] = Field(default_factory=list)
     database_specific: dict[str, Any] | None = None
 
     @property
