@@ -4,6 +4,9 @@
 file is read with pyelftools (any architecture, 32 or 64 bits, either byte order): the blob is
 at the start of the ``.go.buildinfo`` section, else within the first 64 KiB of the first
 writable, non-executable ``PT_LOAD`` segment (a binary whose section headers were stripped).
+Before pyelftools parses anything, two cheap checks: the header's tables and loaded segments lie
+within the file (a cut-short or garbage file is refused), and the build-info magic occurs in it
+(most executables of an image are not Go: they are passed over with one C-speed search).
 
 Written by hand, because no Python library reads Go build info: the blob's two formats and the
 text it holds, following Go's ``debug/buildinfo`` and ``runtime/debug.ParseBuildInfo``:
@@ -205,10 +208,63 @@ def _read_go_string(
     return data
 
 
+def _check_tables(file: IO[bytes], size: int) -> None:
+    """The ELF header's program and section header tables lie within the file, read from the
+    header alone: what a cut-short or garbage file fails before the costlier checks."""
+    file.seek(0)
+    head = file.read(64)
+    if len(head) < 52 or head[4] not in (1, 2) or head[5] not in (1, 2):
+        raise ValueError("unreadable ELF file: bad class or byte order")
+    order = "<" if head[5] == 1 else ">"
+    if head[4] == 2:
+        if len(head) < 64:
+            raise ValueError("unreadable ELF file: header cut short")
+        phoff, shoff = struct.unpack_from(order + "QQ", head, 0x20)
+        phentsize, phnum, shentsize, shnum = struct.unpack_from(order + "HHHH", head, 0x36)
+    else:
+        phoff, shoff = struct.unpack_from(order + "II", head, 0x1C)
+        phentsize, phnum, shentsize, shnum = struct.unpack_from(order + "HHHH", head, 0x2A)
+    needs = [
+        offset + count * entry
+        for offset, count, entry in ((phoff, phnum, phentsize), (shoff, shnum, shentsize))
+        if count
+    ]
+    if needs and max(needs) > size:
+        raise ValueError(f"unreadable ELF file: cut short (needs {max(needs)} bytes, has {size})")
+    # The loaded segments' file extents (the program headers are a few hundred bytes).
+    if phnum and phentsize >= (56 if head[4] == 2 else 32):
+        file.seek(phoff)
+        table = file.read(phnum * phentsize)
+        for i in range(phnum):
+            if head[4] == 2:
+                offset, filesz = struct.unpack_from(order + "8xQ16xQ", table, i * phentsize)
+            else:
+                offset, filesz = struct.unpack_from(order + "4xI8xI", table, i * phentsize)
+            if offset + filesz > size:
+                raise ValueError(
+                    f"unreadable ELF file: cut short (needs {offset + filesz} bytes, has {size})"
+                )
+
+
+def _holds_magic(file: IO[bytes]) -> bool:
+    """Whether the build-info magic occurs anywhere in the file: a cheap read in 1 MiB steps (C's
+    ``bytes.find``) that spares the ELF parse of the many executables that are not Go."""
+    file.seek(0)
+    tail = b""
+    while chunk := file.read(1 << 20):
+        if MAGIC in tail + chunk[: len(MAGIC) - 1] or MAGIC in chunk:
+            return True
+        tail = chunk[-(len(MAGIC) - 1) :]
+    return False
+
+
 def read_build_info(file: IO[bytes], size: int) -> BuildInfo | None:
     """The build info of the ELF file in ``file``; ``None`` when it is not ELF or not Go."""
     file.seek(0)
     if file.read(4) != b"\x7fELF":
+        return None
+    _check_tables(file, size)
+    if not _holds_magic(file):
         return None
     file.seek(0)
     try:
