@@ -91,7 +91,7 @@ class RunningRegistry:
     def log_path(self) -> Path:
         return self.data.parent / f"{self.data.name}-{self.port}.log"
 
-    def start(self, timeout: float = 30.0) -> RunningRegistry:
+    def start(self, timeout: float = 90.0) -> RunningRegistry:
         cmd = [
             sys.executable,
             "-m",
