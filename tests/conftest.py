@@ -8,12 +8,16 @@ PostgreSQL server.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,7 +28,11 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from moorage.db.migrate import upgrade
+from moorage.registry.context import RegistryContext
+from moorage.storage.filesystem import FilesystemDriver
+from tests.db.statement_log import StatementLog, recording
 from tests.inprocess import InProcessApp, ThreadedApp, running_app, threaded_app
+from tests.jobs.helpers import registry_context
 from tests.services import postgres
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,9 +55,44 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def free_port() -> int:
+    """A loopback port nobody else is handed for a minute: the kernel's pick, left in
+    TIME_WAIT by one accepted and closed connection, so no other ``bind(("", 0))`` (another
+    xdist worker's, another engineer's run) gets it while our server starts, and the server,
+    binding it with ``SO_REUSEADDR`` as PostgreSQL, slapd, nginx and moorage do, can."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        s.listen(1)
+        port = int(s.getsockname()[1])
+        with socket.create_connection(("127.0.0.1", port)):
+            accepted, _ = s.accept()
+            accepted.close()  # this side closes first: its end of the pair waits in TIME_WAIT
+    return port
+
+
+_SQLITE_TEMPLATE: list[Path] = []
+
+
+def seed_sqlite(data: Path) -> None:
+    """An empty data folder gets a copy of a SQLite database migrated once per process (the
+    migrations are a second of every first start); the server still creates its keys and
+    administrator. A folder with anything in it is left alone."""
+    if data.exists() and any(data.iterdir()):
+        return
+    if not _SQLITE_TEMPLATE:
+        folder = Path(tempfile.mkdtemp(prefix="moorage-served-template-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        upgrade(f"sqlite:///{folder / 'moorage.db'}")
+        _SQLITE_TEMPLATE.append(folder / "moorage.db")
+    data.mkdir(mode=0o700, parents=True, exist_ok=True)
+    data.chmod(0o700)
+    target = data / "moorage.db"
+    os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    with (
+        contextlib.closing(sqlite3.connect(_SQLITE_TEMPLATE[0])) as source,
+        contextlib.closing(sqlite3.connect(target)) as copy,
+    ):
+        source.backup(copy)  # a consistent copy, whatever the template's WAL holds
 
 
 @dataclass
@@ -70,6 +113,9 @@ class RunningRegistry:
     site_settings: dict[str, object] = field(
         default_factory=lambda: {"createRepositoryOnPush": True}
     )
+    # Start an empty embedded data folder from a migrated copy (the fixtures' folders; a test
+    # that brings its own folder sees the whole first start, migrations included).
+    migrated: bool = False
 
     @property
     def admin(self) -> tuple[str, str]:
@@ -92,6 +138,8 @@ class RunningRegistry:
         return self.data.parent / f"{self.data.name}-{self.port}.log"
 
     def start(self, timeout: float = 90.0) -> RunningRegistry:
+        if self.migrated and not self.database:
+            seed_sqlite(self.data)
         cmd = [
             sys.executable,
             "-m",
@@ -220,6 +268,7 @@ def registry_factory(
     def make(
         data: Path | None = None, database: str | None = None, *, start: bool = True, **kw: object
     ) -> RunningRegistry:
+        kw.setdefault("migrated", data is None)
         reg = RunningRegistry(
             data=data or tmp_path_factory.mktemp("data"),
             database=database if database is not None else database_factory(),
@@ -259,7 +308,9 @@ def shared_registry(
     shared: each test uses its own repository names and accounts, and none changes site
     settings. A module opts in by overriding ``registry`` with it."""
     if db_kind not in _shared_registries:
-        reg = RunningRegistry(data=tmp_path_factory.mktemp("shared"), database=database_factory())
+        reg = RunningRegistry(
+            data=tmp_path_factory.mktemp("shared"), database=database_factory(), migrated=True
+        )
         try:
             reg.start()
         except BaseException:
@@ -292,3 +343,22 @@ def app_registry(
     uses its own repository names), on a database of the kind under test; no server."""
     with threaded_app(tmp_path_factory.mktemp("app"), database_factory()) as app:
         yield app
+
+
+@pytest.fixture()
+def statements() -> Iterator[StatementLog]:
+    """Every statement any database engine of this process runs during the test."""
+    with recording() as log:
+        yield log
+
+
+@pytest.fixture()
+async def ctx(
+    db_kind: str, database_factory: Callable[[], str | None], tmp_path: Path
+) -> AsyncIterator[RegistryContext]:
+    """A registry context (database of the kind under test, filesystem storage) without an
+    app: for the job, queue and schedule tests. A module may override it."""
+    async with registry_context(
+        database_factory(), tmp_path, FilesystemDriver(tmp_path / "storage")
+    ) as ctx:
+        yield ctx

@@ -3,9 +3,13 @@
 Every periodic task of a serving process (the pull-event buffer, the webhook dispatcher, the job
 runner) is a ``BackgroundLoop``. A pass that raises is logged and the loop goes on with the next
 one; a poke during a pass runs another pass right after it. ``stop`` cancels the pass in flight
-(waiting at most ``grace`` seconds), then runs the caller's ``final`` step once (e.g. the pull
+and waits until it has ended, then runs the caller's ``final`` step once (e.g. the pull
 buffer's last flush, the job runner stopping its jobs); ``stop`` on a loop that is not running
 does nothing.
+
+``wait_out`` is for work that must not outlive its owner (a thread still using a database
+connection, a job still writing its outcome): it waits until the work has ended even when the
+caller is cancelled meanwhile, then passes the cancellation on.
 """
 
 from __future__ import annotations
@@ -13,11 +17,59 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 log = logging.getLogger("moorage.background")
 
 Pass = Callable[[], Awaitable[object]]
+
+
+async def wait_out(work: Iterable[asyncio.Future[Any]]) -> None:
+    """Wait until every future in ``work`` is done, whatever cancels the caller meanwhile (the
+    futures are not cancelled by it); a cancellation received while waiting is raised once
+    they all are. The work must end by itself (or have been cancelled): this waits for it."""
+    pending = {f for f in work if not f.done()}
+    cancelled = False
+    while pending:
+        try:
+            _, pending = await asyncio.wait(pending)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+
+
+async def cancel_and_wait(
+    tasks: Iterable[asyncio.Future[Any]], *, again_every: float | None = None
+) -> None:
+    """Cancel every task and wait until all have ended (``wait_out``): none outlives the call.
+    ``again_every``: cancel those still running again each time that many seconds pass (code
+    can lose a cancellation: Python 3.11's ``asyncio.wait_for`` does when its awaitable ends
+    at the same moment), logging it."""
+    tasks = list(tasks)
+    for task in tasks:
+        task.cancel()
+    if again_every is None:
+        await wait_out(tasks)
+        return
+    cancelled = False
+    pending = {t for t in tasks if not t.done()}
+    while pending:
+        try:
+            _, pending = await asyncio.wait(pending, timeout=again_every)
+        except asyncio.CancelledError:
+            cancelled = True
+            continue
+        for task in pending:
+            log.warning(
+                "still running %.0f s after it was cancelled: cancelled again",
+                again_every,
+                extra={"task": task.get_name() if isinstance(task, asyncio.Task) else ""},
+            )
+            task.cancel()
+    if cancelled:
+        raise asyncio.CancelledError
 
 
 class BackgroundLoop:
@@ -53,14 +105,13 @@ class BackgroundLoop:
         self._wake.set()
 
     async def stop(self, grace: float = 10.0) -> None:
-        """Cancel the loop, then run ``final`` (bounded by ``grace`` too). Idempotent: a loop
+        """Cancel the loop and wait until its pass has ended, then run ``final`` (bounded by
+        ``grace``: past it the final step is cancelled, and waited for). Idempotent: a loop
         that is not started (or already stopped) does nothing."""
         task, self._task = self._task, None
         if task is None:
             return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-            await asyncio.wait_for(task, grace)
+        await cancel_and_wait([task], again_every=grace)  # the pass never outlives the loop
         if self._final is not None:
             try:
                 await asyncio.wait_for(self._final(), grace)
@@ -79,5 +130,8 @@ class BackgroundLoop:
                 self._log.exception(self._failure)
             if self._wake.is_set():
                 continue
+            # Not wait_for: Python 3.11's loses a cancellation that meets a poke, and the
+            # loop would run on after stop().
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)
+                async with asyncio.timeout(self.interval):
+                    await self._wake.wait()

@@ -4,7 +4,8 @@ Configuration through ``/enzi/v0/config/auth/ldap``, docker-style logins with di
 (Basic on /v2 and the token service), JIT provisioning, sync (create, update, deactivate, team
 members from a group or a search), recorded results, TLS, secrets kept out of responses and logs,
 and the periodic sync (the ``ldapsync`` cron) run by exactly one of two replicas sharing a
-database.
+database. The API tests run against the app in this process; the log test and the replicas
+against real ``moorage serve`` processes.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import stat
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,6 +27,7 @@ from sqlalchemy import create_engine, text
 
 from moorage.db.engine import sync_url
 from tests.conftest import RunningRegistry
+from tests.inprocess import ThreadedApp, threaded_app
 from tests.services import ldap as slapd
 
 BASE = slapd.BASE
@@ -53,9 +56,21 @@ def directory(db_kind: str) -> Iterator[slapd.LdapServer]:
         server.stop()
 
 
+# The tests talk to the registry's API: the app in this process (tests/inprocess.py) serves
+# them; a real server where its log or a second replica is what is checked.
+Registry = RunningRegistry | ThreadedApp
+
+
 @pytest.fixture()
-def reg(registry_factory: Callable[..., RunningRegistry]) -> Iterator[RunningRegistry]:
+def reg(tmp_path: Path, database_factory: Callable[[], str | None]) -> Iterator[ThreadedApp]:
     """A registry of its own for each test (LDAP settings and imported accounts differ)."""
+    with threaded_app(tmp_path / "app", database_factory()) as app:
+        yield app
+
+
+@pytest.fixture()
+def served(registry_factory: Callable[..., RunningRegistry]) -> Iterator[RunningRegistry]:
+    """A real ``moorage serve`` logging at debug level, for what its log must not hold."""
     registry = registry_factory(env={"MOORAGE_LOG_LEVEL": "debug"})
     try:
         yield registry
@@ -95,7 +110,7 @@ def ok(r: httpx.Response, status: int = 200) -> Any:
     return r.json() if r.content else None
 
 
-def configure(reg: RunningRegistry, server: slapd.LdapServer, **changes: Any) -> dict[str, Any]:
+def configure(reg: Registry, server: slapd.LdapServer, **changes: Any) -> dict[str, Any]:
     with reg.client() as c:
         body: dict[str, Any] = ok(
             c.put("/enzi/v0/config/auth/ldap", json=config(server, **changes))
@@ -103,25 +118,25 @@ def configure(reg: RunningRegistry, server: slapd.LdapServer, **changes: Any) ->
     return body
 
 
-def sync(reg: RunningRegistry) -> dict[str, Any]:
+def sync(reg: Registry) -> dict[str, Any]:
     with reg.client() as c:
         body: dict[str, Any] = ok(c.post("/enzi/v0/config/auth/ldap/sync"))
     return body
 
 
-def login_status(reg: RunningRegistry, user: str, password: str) -> int:
+def login_status(reg: Registry, user: str, password: str) -> int:
     """Basic credentials straight on /v2, as docker and skopeo send them."""
     with reg.client(auth=(user, password)) as c:
         return c.get("/v2/").status_code
 
 
-def token_status(reg: RunningRegistry, user: str, password: str) -> int:
+def token_status(reg: Registry, user: str, password: str) -> int:
     """The Docker token service (docker login)."""
     with reg.client(auth=(user, password)) as c:
         return c.get("/auth/token", params={"service": "moorage"}).status_code
 
 
-def account(reg: RunningRegistry, name: str) -> dict[str, Any]:
+def account(reg: Registry, name: str) -> dict[str, Any]:
     with reg.client() as c:
         body: dict[str, Any] = ok(c.get(f"/enzi/v0/accounts/{name}"))
     return body
@@ -139,7 +154,7 @@ def add_person(server: slapd.LdapServer, uid: str, cn: str, password: str) -> st
     return dn
 
 
-def local_user(reg: RunningRegistry, name: str, password: str = "local-password-1") -> None:
+def local_user(reg: Registry, name: str, password: str = "local-password-1") -> None:
     with reg.client() as c:
         ok(c.post("/enzi/v0/accounts", json={"name": name, "password": password}), 201)
 
@@ -147,7 +162,7 @@ def local_user(reg: RunningRegistry, name: str, password: str = "local-password-
 # ---- configuration -------------------------------------------------------------------------
 
 
-def test_configuration_api(reg: RunningRegistry, directory: slapd.LdapServer) -> None:
+def test_configuration_api(reg: Registry, directory: slapd.LdapServer) -> None:
     with reg.client() as c:
         initial = ok(c.get("/enzi/v0/config/auth/ldap"))
         assert initial["enabled"] is False
@@ -217,7 +232,7 @@ def test_configuration_api(reg: RunningRegistry, directory: slapd.LdapServer) ->
 # ---- logins ----------------------------------------------------------------------------------
 
 
-def test_directory_logins(reg: RunningRegistry, directory: slapd.LdapServer) -> None:
+def test_directory_logins(reg: Registry, directory: slapd.LdapServer) -> None:
     configure(reg, directory)
     assert login_status(reg, "alice", "alicepw") == 200
     assert token_status(reg, "alice", "alicepw") == 200
@@ -269,7 +284,7 @@ def test_directory_logins(reg: RunningRegistry, directory: slapd.LdapServer) -> 
     assert login_status(reg, *reg.admin) == 200
 
 
-def test_jit_provisioning_off(reg: RunningRegistry, directory: slapd.LdapServer) -> None:
+def test_jit_provisioning_off(reg: Registry, directory: slapd.LdapServer) -> None:
     configure(reg, directory, jitUserProvisioning=False)
     assert login_status(reg, "carol", "carolpw") == 401
     with reg.client() as c:
@@ -290,9 +305,7 @@ def test_jit_provisioning_off(reg: RunningRegistry, directory: slapd.LdapServer)
 # ---- sync ------------------------------------------------------------------------------------
 
 
-def test_sync_creates_updates_and_deactivates(
-    reg: RunningRegistry, directory: slapd.LdapServer
-) -> None:
+def test_sync_creates_updates_and_deactivates(reg: Registry, directory: slapd.LdapServer) -> None:
     uid = "u" + uuid.uuid4().hex[:8]
     dn = add_person(directory, uid, "Una Tester", f"{uid}-pw")
     configure(reg, directory)
@@ -353,7 +366,7 @@ def test_sync_creates_updates_and_deactivates(
         conn.delete(f"uid={uid},{PEOPLE}")
 
 
-def test_team_member_sync(reg: RunningRegistry, directory: slapd.LdapServer) -> None:
+def test_team_member_sync(reg: Registry, directory: slapd.LdapServer) -> None:
     configure(reg, directory)
     org = "corp"
     group = f"cn=developers,ou=groups,{BASE}"
@@ -453,7 +466,7 @@ def test_team_member_sync(reg: RunningRegistry, directory: slapd.LdapServer) -> 
             assert "groupDN" not in r.text
 
 
-def test_sync_results_are_recorded(reg: RunningRegistry, directory: slapd.LdapServer) -> None:
+def test_sync_results_are_recorded(reg: Registry, directory: slapd.LdapServer) -> None:
     configure(reg, directory)
     first, second = sync(reg), sync(reg)
     assert second["id"] > first["id"]
@@ -486,9 +499,7 @@ def test_sync_results_are_recorded(reg: RunningRegistry, directory: slapd.LdapSe
         assert ok(r)["syncs"][0]["id"] == first["id"]
 
 
-def test_unreachable_or_refusing_directory(
-    reg: RunningRegistry, directory: slapd.LdapServer
-) -> None:
+def test_unreachable_or_refusing_directory(reg: Registry, directory: slapd.LdapServer) -> None:
     configure(reg, directory)
     assert sync(reg)["status"] == "succeeded"
     # The reader's password is wrong: the sync fails and deactivates nobody.
@@ -516,7 +527,7 @@ def test_unreachable_or_refusing_directory(
     assert time.monotonic() - started < 30
 
 
-def test_tls(reg: RunningRegistry, directory: slapd.LdapServer) -> None:
+def test_tls(reg: Registry, directory: slapd.LdapServer) -> None:
     # StartTLS, trusting the server's certificate through rootCerts.
     configure(reg, directory, startTLS=True, rootCerts=directory.cert_pem)
     assert sync(reg)["status"] == "succeeded"
@@ -535,8 +546,9 @@ def test_tls(reg: RunningRegistry, directory: slapd.LdapServer) -> None:
 
 
 def test_secrets_stay_out_of_responses_and_logs(
-    reg: RunningRegistry, directory: slapd.LdapServer
+    served: RunningRegistry, directory: slapd.LdapServer
 ) -> None:
+    reg = served
     body = configure(reg, directory)
     assert READER_PASSWORD not in json.dumps(body)
     result = sync(reg)
@@ -565,7 +577,7 @@ def test_secrets_stay_out_of_responses_and_logs(
 # ---- periodic sync ---------------------------------------------------------------------------
 
 
-def scheduled_syncs(reg: RunningRegistry) -> list[dict[str, Any]]:
+def scheduled_syncs(reg: Registry) -> list[dict[str, Any]]:
     with reg.client() as c:
         body = ok(c.get("/enzi/v0/config/auth/ldap/sync", params={"pageSize": 100}))
     return sorted((s for s in body["syncs"] if s["trigger"] == "scheduled"), key=lambda s: s["id"])
@@ -575,26 +587,36 @@ def test_periodic_sync_runs_once_per_interval_across_replicas(
     registry_factory: Callable[..., RunningRegistry], directory: slapd.LdapServer
 ) -> None:
     """The periodic sync is the ``ldapsync`` cron of the job runner: one job per tick across
-    replicas, its log the sync's log."""
-    interval = 5
-    debug = {"MOORAGE_LOG_LEVEL": "debug"}
-    first = registry_factory(env=debug)
-    configure(first, directory, syncIntervalSeconds=interval)
+    replicas, its log the sync's log. The settings' shortest interval (5 s) becomes the cron;
+    the ticks are then counted on a shorter one put through the cron API (the same cron and
+    job), with the runners polling every POLL seconds."""
+    poll, tick = 0.2, 2
+    env = {"MOORAGE_LOG_LEVEL": "debug", "MOORAGE_JOB_POLL_SECONDS": str(poll)}
+    first = registry_factory(env=env)
+    configure(first, directory, syncIntervalSeconds=5)
     with first.client() as c:
         cron = ok(c.get("/api/v0/crons/ldapsync"))
-    assert cron["schedule"] == "@every 5s", cron
+        assert cron["schedule"] == "@every 5s", cron
+        # Off again before its first tick; a replica starting puts the cron in step with
+        # the settings, so the short one is put once both run.
+        ok(c.put("/enzi/v0/config/auth/ldap", json={"syncIntervalSeconds": 0}))
+        assert c.get("/api/v0/crons/ldapsync").status_code == 404
     # A second replica on the same database (and data folder, so the same secret.key).
-    second = registry_factory(data=first.data, database=first.database, env=debug)
+    second = registry_factory(data=first.data, database=first.database, env=env)
     try:
+        with first.client() as c:
+            every = {"action": "ldapsync", "schedule": f"@every {tick}s"}
+            ok(c.post("/api/v0/crons", json=every), 201)
         deadline = time.monotonic() + 60
         while len(scheduled_syncs(first)) < 3 and time.monotonic() < deadline:
-            time.sleep(0.5)
+            time.sleep(0.2)
         runs = scheduled_syncs(first)
         assert len(runs) >= 3, runs
         starts = [dt.datetime.fromisoformat(r["startedAt"]).timestamp() for r in runs]
         gaps = [b - a for a, b in itertools.pairwise(starts)]
-        # Never two in one tick (a job starts at most two runner polls after its tick).
-        assert all(g >= interval - 2.1 for g in gaps), gaps
+        # Never two in one tick (a job starts at most two runner polls after its tick; half a
+        # second more for a loaded machine).
+        assert all(g >= tick - 2 * poll - 0.5 for g in gaps), gaps
         assert all(r["status"] == "succeeded" for r in runs[:-1]), runs
         # (which replica ran each is recorded; either may win a claim)
         assert all(r["runner"] for r in runs)
@@ -613,7 +635,7 @@ def test_periodic_sync_runs_once_per_interval_across_replicas(
             assert c.get("/api/v0/crons/ldapsync").status_code == 404
         time.sleep(1)
         count = len(scheduled_syncs(first))
-        time.sleep(interval + 2)
+        time.sleep(tick + 2)
         assert len(scheduled_syncs(first)) <= count + 1  # (at most one already queued)
     finally:
         for replica in (second, first):
@@ -625,7 +647,7 @@ def test_periodic_sync_runs_once_per_interval_across_replicas(
         assert "job runner stopped" in log and "Traceback" not in log
 
 
-def test_sync_now_is_a_job(reg: RunningRegistry, directory: slapd.LdapServer) -> None:
+def test_sync_now_is_a_job(reg: Registry, directory: slapd.LdapServer) -> None:
     """ "Sync now" queues an ``ldapsync`` job and answers the sync it ran; the job's log is the
     sync's log."""
     configure(reg, directory)

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -17,9 +15,7 @@ from moorage.db.engine import utcnow
 from moorage.jobs import ldapsync
 from moorage.queue import crons
 from moorage.registry.context import RegistryContext
-from moorage.storage.filesystem import FilesystemDriver
 from tests.inprocess import InProcessApp
-from tests.jobs.helpers import registry_context
 
 
 def _config(seconds: int, *, enabled: bool = True) -> LdapConfig:
@@ -77,16 +73,6 @@ def test_hours_give_exact_seconds() -> None:
     config = LdapConfig.model_validate({"syncIntervalHours": 1.75})
     assert config.sync_interval_seconds == 6300
     assert sync_schedule(config.model_copy(update={"enabled": True})) == "@every 1h45m"
-
-
-@pytest.fixture()
-async def ctx(
-    db_kind: str, database_factory: Callable[[], str | None], tmp_path: Path
-) -> AsyncIterator[RegistryContext]:
-    async with registry_context(
-        database_factory(), tmp_path, FilesystemDriver(tmp_path / "storage")
-    ) as ctx:
-        yield ctx
 
 
 async def test_cron_follows_the_settings(ctx: RegistryContext) -> None:

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
-import pytest
 from sqlalchemy import update
 
 from moorage.db import job_tables as jt
@@ -18,20 +15,8 @@ from moorage.jobs.context import JobContext
 from moorage.jobs.runner import JobRunner
 from moorage.queue import crons, job_logs, jobs, leases
 from moorage.registry.context import RegistryContext
-from moorage.storage.filesystem import FilesystemDriver
-from tests.jobs.helpers import registry_context
 
 LEASE = dt.timedelta(seconds=30)
-
-
-@pytest.fixture()
-async def ctx(
-    db_kind: str, database_factory: Callable[[], str | None], tmp_path: Path
-) -> AsyncIterator[RegistryContext]:
-    async with registry_context(
-        database_factory(), tmp_path, FilesystemDriver(tmp_path / "storage")
-    ) as ctx:
-        yield ctx
 
 
 async def test_concurrent_claims_take_each_job_once(ctx: RegistryContext) -> None:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
 import pytest
 from sqlalchemy import update
@@ -17,21 +15,9 @@ from moorage.db.engine import Database, utcnow
 from moorage.errors import InvalidInput
 from moorage.queue import crons, jobs
 from moorage.registry.context import RegistryContext
-from moorage.storage.filesystem import FilesystemDriver
 from tests.inprocess import InProcessApp
-from tests.jobs.helpers import registry_context
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture()
-async def ctx(
-    db_kind: str, database_factory: Callable[[], str | None], tmp_path: Path
-) -> AsyncIterator[RegistryContext]:
-    async with registry_context(
-        database_factory(), tmp_path, FilesystemDriver(tmp_path / "storage")
-    ) as ctx:
-        yield ctx
 
 
 @pytest.mark.parametrize(

@@ -86,7 +86,7 @@ async def _signing_key(settings: Settings, db: Database) -> Result:
 
 
 async def _storage(settings: Settings) -> Result:
-    from moorage.http.app import make_storage
+    from moorage.storage.configured import make_storage
 
     try:
         storage = make_storage(settings)

@@ -14,9 +14,9 @@ from moorage.registry import gc
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
-    from moorage.http.app import make_storage
     from moorage.jobs.gc import options, report_json
     from moorage.registry.context import RegistryContext
+    from moorage.storage.configured import make_storage
 
     settings = settings_from(args)
     parameters: dict[str, object] = {"dryRun": args.dry_run}

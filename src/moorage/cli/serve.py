@@ -103,9 +103,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     """Run only background jobs (no HTTP), until SIGTERM or SIGINT."""
     import signal
 
-    from moorage.http.app import make_storage
     from moorage.jobs.runner import JobRunner
     from moorage.registry.context import RegistryContext
+    from moorage.storage.configured import make_storage
 
     settings = settings_from(args)
     if args.capacity is not None:

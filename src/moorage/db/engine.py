@@ -7,14 +7,16 @@ driver, executed inline on the event loop: an indexed SQLite read takes tens of
 microseconds, several times less than handing each statement to a worker thread
 (aiosqlite measured about six times slower per query here). Readers never wait in
 WAL mode. Writers are serialized inside the process by a lock; the step that may
-wait on another process (``BEGIN IMMEDIATE`` taking the write lock) runs in a worker
-thread, so the loop never blocks on another process's transaction.
+wait on another process (``BEGIN IMMEDIATE`` taking the write lock) runs in a thread of
+the handle's own, so the loop never blocks on another process's transaction, and
+``close`` can wait until that thread is done with its connection.
 """
 
 from __future__ import annotations
 
 import abc
 import asyncio
+import concurrent.futures
 import datetime as dt
 import os
 import zlib
@@ -26,10 +28,11 @@ from typing import Any
 from sqlalchemy import Connection as SyncConnection
 from sqlalchemy import CursorResult, Engine, Executable, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import RootTransaction, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.schema import Table
 
+from moorage.background import wait_out
 from moorage.errors import ConfigError
 
 
@@ -121,17 +124,15 @@ class _InlineConnection(Connection):
         return self._conn.execute(statement, parameters)
 
 
-async def _begin(conn: SyncConnection) -> Any:
-    """``conn.begin()`` in a worker thread. Cancelled while it waits, the thread still owns the
-    connection: wait for it and roll back, so the pool never gets a connection another thread
-    is using, or one left inside a transaction."""
-    began = asyncio.ensure_future(asyncio.to_thread(conn.begin))
+async def _thread_done(work: list[concurrent.futures.Future[Any]]) -> None:
+    """Wait until the thread's work has ended (``wait_out``); its outcome stays on ``work``."""
+    waiting = [asyncio.wrap_future(f) for f in work]
     try:
-        return await asyncio.shield(began)
-    except asyncio.CancelledError:
-        with suppress(BaseException):
-            (await began).rollback()
-        raise
+        await wait_out(waiting)
+    finally:
+        for f in waiting:
+            if f.done() and not f.cancelled():
+                f.exception()  # read from ``work`` by the caller, not lost
 
 
 class Database:
@@ -139,6 +140,11 @@ class Database:
         self.url = url
         self.is_sqlite = make_url(url).drivername.startswith("sqlite")
         self._write_lock = asyncio.Lock()
+        self._closed = False
+        # The one thread that runs SQLite's BEGIN IMMEDIATE (writes are one at a time), made
+        # on the first write; ``close`` waits for it before any connection is closed.
+        self._begin_thread: concurrent.futures.ThreadPoolExecutor | None = None
+        self._beginning: set[concurrent.futures.Future[Any]] = set()
         self._async: AsyncEngine | None = None
         self._sync: Engine | None = None
         if self.is_sqlite:
@@ -162,8 +168,14 @@ class Database:
     def safe_url(self) -> str:
         return make_url(self.url).render_as_string(hide_password=True)
 
+    def _check_open(self) -> None:
+        if self._closed:
+            # A programming error, not a domain one: work that outlived its owner.
+            raise RuntimeError(f"database {self.safe_url} used after close()")
+
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Connection]:
+        self._check_open()
         if self._sync is not None:
             # Reads run in autocommit: no BEGIN/COMMIT round trips; each SELECT sees one
             # consistent WAL snapshot, which is what every read here needs.
@@ -177,15 +189,17 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Connection]:
+        self._check_open()
         if self._sync is None:
             assert self._async is not None
             async with self._async.begin() as aconn:
                 yield _AsyncConnection(aconn)
             return
         async with self._write_lock:
+            self._check_open()  # closed while this write waited for the lock
             with self._sync.connect() as conn:
                 conn.execution_options(moorage_write=True)
-                transaction = await _begin(conn)  # BEGIN IMMEDIATE may wait
+                transaction = await self._begin(conn)  # BEGIN IMMEDIATE may wait
                 try:
                     yield _InlineConnection(conn)
                 except BaseException:
@@ -212,7 +226,44 @@ class Database:
         async with self.read() as conn:
             await conn.execute(text("SELECT 1"))
 
-    async def close(self) -> None:
+    async def _begin(self, conn: SyncConnection) -> RootTransaction:
+        """``conn.begin()`` in the BEGIN thread. Cancelled while it waits, the thread still
+        owns the connection: wait for it (through further cancellations: BEGIN ends within
+        ``busy_timeout``) and roll back, so the pool never gets a connection another thread
+        is using, or one left inside a transaction, and ``close`` never closes one under a
+        running statement (which crashed the process)."""
+        if self._begin_thread is None:
+            self._begin_thread = concurrent.futures.ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="moorage-sqlite-begin"
+            )
+        work = self._begin_thread.submit(conn.begin)
+        self._beginning.add(work)
+        work.add_done_callback(self._beginning.discard)
+        try:
+            return await asyncio.wrap_future(work)
+        except asyncio.CancelledError:
+            if not work.cancel():  # it had started: wait for it, then undo it
+                try:
+                    await _thread_done([work])
+                finally:
+                    if work.done() and work.exception() is None:
+                        work.result().rollback()
+            raise
+
+    async def close(self, grace: float = 30.0) -> None:
+        """Dispose of the connections once the write in progress has ended (waiting up to
+        ``grace``) and no BEGIN is running in the thread; any use after this raises (work
+        that outlived the app would otherwise open new connections)."""
+        self._closed = True
+        if self._sync is not None:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._write_lock.acquire(), grace)
+                self._write_lock.release()
+        if self._beginning:  # a BEGIN whose write never came back: it ends first, whatever
+            await _thread_done(list(self._beginning))
+        if self._begin_thread is not None:
+            self._begin_thread.shutdown(wait=True)  # idle by now: its thread ends at once
+            self._begin_thread = None
         if self._async is not None:
             await self._async.dispose()
         if self._sync is not None:

@@ -27,13 +27,8 @@ from moorage.jobs import ldapsync
 from moorage.jobs.runner import JobRunner
 from moorage.registry.context import RegistryContext
 from moorage.services.access import AccessPolicy
-from moorage.storage.base import StorageDriver
-from moorage.storage.filesystem import FilesystemDriver
+from moorage.storage.configured import make_storage
 from moorage.webhooks.dispatch import Dispatcher
-
-
-def make_storage(settings: Settings) -> StorageDriver:
-    return FilesystemDriver(settings.storage_root)
 
 
 def create_app(settings: Settings) -> AccessLog:
@@ -41,59 +36,60 @@ def create_app(settings: Settings) -> AccessLog:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        db = Database(settings.database_url)
-        ctx = RegistryContext(db=db, storage=make_storage(settings), settings=settings)
-        directory = LdapService(db, SecretBox.in_data_folder(settings.data))
-        policy = AccessPolicy(ctx)
-        authenticator = Authenticator(db, directory)
-        signer = await TokenSigner.load_or_create(
-            db, settings.token_issuer, box=SecretBox.in_data_folder(settings.data)
-        )
-        pulls = PullBuffer(
-            db,
-            flush_interval=settings.event_flush_interval,
-            compact_interval=settings.event_compaction_interval,
-        )
-        runner = None
-        if settings.job_workers > 0:
-            runner = JobRunner(
-                ctx,
-                capacity=settings.job_workers,
-                lease_seconds=settings.job_lease_seconds,
-                poll_seconds=settings.job_poll_seconds,
+        # Everything started here is stopped in reverse order, whatever fails on the way in or
+        # out: the loops (each waits for its pass in flight and runs its final step), then the
+        # database, closed only once no task or thread of the app is still using it.
+        async with contextlib.AsyncExitStack() as started:
+            db = Database(settings.database_url)
+            started.push_async_callback(db.close)
+            ctx = RegistryContext(db=db, storage=make_storage(settings), settings=settings)
+            directory = LdapService(db, SecretBox.in_data_folder(settings.data))
+            policy = AccessPolicy(ctx)
+            authenticator = Authenticator(db, directory)
+            signer = await TokenSigner.load_or_create(
+                db, settings.token_issuer, box=SecretBox.in_data_folder(settings.data)
             )
-        slot.fill(
-            Services(
-                settings=settings,
-                registry=ctx,
-                policy=policy,
-                authenticator=authenticator,
-                signer=signer,
-                authorizer=RbacAuthorizer(db, policy, authenticator, signer, settings),
-                ldap=directory,
-                pulls=pulls,
-                job_runner=runner,
+            pulls = PullBuffer(
+                db,
+                flush_interval=settings.event_flush_interval,
+                compact_interval=settings.event_compaction_interval,
             )
-        )
-        pulls.start()
-        # The periodic LDAP sync is the ldapsync cron: in step with the settings (a database
-        # written before crons followed them gets its cron here).
-        await ldapsync.schedule(db)
-        if runner is not None:
-            runner.start()
-        dispatcher = Dispatcher(
-            db, interval=settings.job_poll_seconds, poke=runner.poke if runner else None
-        )
-        dispatcher.start()
-        try:
-            yield
-        finally:
-            await dispatcher.stop()
+            runner = None
+            if settings.job_workers > 0:
+                runner = JobRunner(
+                    ctx,
+                    capacity=settings.job_workers,
+                    lease_seconds=settings.job_lease_seconds,
+                    poll_seconds=settings.job_poll_seconds,
+                )
+            slot.fill(
+                Services(
+                    settings=settings,
+                    registry=ctx,
+                    policy=policy,
+                    authenticator=authenticator,
+                    signer=signer,
+                    authorizer=RbacAuthorizer(db, policy, authenticator, signer, settings),
+                    ldap=directory,
+                    pulls=pulls,
+                    job_runner=runner,
+                )
+            )
+            started.callback(slot.empty)
+            pulls.start()
+            started.push_async_callback(pulls.stop)
+            # The periodic LDAP sync is the ldapsync cron: in step with the settings (a
+            # database written before crons followed them gets its cron here).
+            await ldapsync.schedule(db)
             if runner is not None:
-                await runner.stop()
-            await pulls.stop()
-            slot.empty()
-            await db.close()
+                runner.start()
+                started.push_async_callback(runner.stop)
+            dispatcher = Dispatcher(
+                db, interval=settings.job_poll_seconds, poke=runner.poke if runner else None
+            )
+            dispatcher.start()
+            started.push_async_callback(dispatcher.stop)
+            yield
 
     app = Starlette(
         routes=[

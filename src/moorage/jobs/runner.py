@@ -19,7 +19,7 @@ import os
 import socket
 import time
 
-from moorage.background import BackgroundLoop
+from moorage.background import BackgroundLoop, cancel_and_wait
 from moorage.db import site_settings
 from moorage.jobs.actions import CHANGES_CONTENT, builtin_actions
 from moorage.jobs.context import Action, JobContext, RetryLater
@@ -84,7 +84,10 @@ class JobRunner:
         for job_task in running:
             job_task.cancel()
         if running:
-            await asyncio.wait(running, timeout=STOP_GRACE * 2)
+            try:
+                await asyncio.wait(running, timeout=STOP_GRACE * 2)
+            finally:  # none outlives the runner (nor the database it writes to)
+                await cancel_and_wait(running, again_every=STOP_GRACE)
         with contextlib.suppress(Exception):
             await workers.heartbeat(self.ctx.db, self.worker, self.capacity, "stopped")
         log.debug("job runner stopped", extra={"worker": self.worker})
@@ -202,9 +205,10 @@ class JobRunner:
 async def _stop(task: asyncio.Task[None], jctx: JobContext) -> None:
     """Ask the action to stop, give it a moment, then cancel it."""
     jctx.stop_requested = True
-    if not task.done():
-        await asyncio.wait({task}, timeout=STOP_GRACE)
-    if not task.done():
-        task.cancel()
-        with contextlib.suppress(BaseException):
-            await task
+    try:
+        if not task.done():
+            await asyncio.wait({task}, timeout=STOP_GRACE)
+    finally:  # even when the job itself is cancelled meanwhile: the action never outlives it
+        await cancel_and_wait([task])
+        if not task.cancelled():
+            task.exception()  # its failure no longer matters: the job stopped

@@ -152,6 +152,9 @@ class Directory:
         finally:
             with contextlib.suppress(Exception):
                 conn.unbind()
+            if conn.socket is not None:  # ldap3 keeps it when open()'s TLS handshake fails
+                with contextlib.suppress(OSError):
+                    conn.socket.close()
 
     def _reader(self) -> contextlib.AbstractContextManager[ldap3.Connection]:
         return self._bound(self.config.reader_dn or None, self._reader_password)
