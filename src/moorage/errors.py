@@ -236,6 +236,14 @@ class NoSuchRepository(NotFound):
     code, default_message = "NO_SUCH_REPOSITORY", "no such repository"
 
 
+class NoSuchTag(NotFound):
+    code, default_message = "NO_SUCH_TAG", "no such tag"
+
+
+class NoSuchManifest(NotFound):
+    code, default_message = "NO_SUCH_MANIFEST", "no such manifest"
+
+
 class NoSuchToken(NotFound):
     code, default_message = "NO_SUCH_TOKEN", "no such access token"
 
@@ -257,11 +265,35 @@ class TeamExists(Conflict):
 
 
 class RepositoryExists(Conflict):
-    code, default_message = "REPOSITORY_EXISTS", "a repository with this name already exists"
+    """DTR answers 400 ``REPOSITORY_EXISTS`` (not 409) when a repository is created twice."""
+
+    code, status = "REPOSITORY_EXISTS", 400
+    default_message = "a repository with this name already exists"
 
 
 class InvalidInput(MoorageError):
     code, status, default_message = "INVALID_INPUT", 400, "invalid input"
+
+
+class NotImplementedYet(MoorageError):
+    """A DTR endpoint of a capability Moorage does not have yet (mirroring, promotion,
+    content caches)."""
+
+    code, status, default_message = "NOT_IMPLEMENTED", 501, "not implemented in Moorage yet"
+
+
+class InvalidParameters(InvalidInput):
+    """A query parameter (a filter, a page start, a date) that cannot be read."""
+
+    api_code = "INVALID_PARAMETERS"
+
+
+class InvalidSettings(InvalidInput):
+    code, default_message = "INVALID_SETTINGS", "invalid settings"
+
+
+class InvalidUserSettings(InvalidInput):
+    code, default_message = "INVALID_USER_SETTINGS", "invalid user settings"
 
 
 # ---- scanning ---------------------------------------------------------------------------------

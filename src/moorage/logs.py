@@ -192,6 +192,22 @@ class TextFormatter(logging.Formatter):
         return f"{base} {extras}" if extras else base
 
 
+LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+def set_moorage_level(level: str) -> None:
+    """The ``moorage`` loggers at ``level`` (one of LEVELS) from now on, in this process (the
+    site setting ``logLevel``); "" hands them back to the root logger's level (``configure``).
+    Only a change of the setting touches the logger (the value applied last is kept on it), so
+    a level set by other means stays until the setting changes."""
+    logger = logging.getLogger("moorage")
+    applied = getattr(logger, "_moorage_setting", "")
+    if level == applied:
+        return
+    logger.setLevel(getattr(logging, level.upper()) if level in LEVELS else logging.NOTSET)
+    logger._moorage_setting = level  # type: ignore[attr-defined]
+
+
 def configure(level: str = "info", fmt: str = "json") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(

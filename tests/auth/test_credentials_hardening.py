@@ -65,7 +65,7 @@ async def test_a_registry_bearer_token_acts_on_no_api_route(inproc: InProcessApp
         assert r.status_code == 401
     async with inproc.client() as admin:
         assert (await admin.get("/enzi/v0/accounts/mallory")).status_code == 404
-        assert (await admin.get("/api/v0/api_tokens")).json()["apiTokens"] == []
+        assert (await admin.get("/api/v0/api_tokens")).json() == []
 
 
 async def test_a_bearer_token_from_a_revoked_access_token_stops_working(
@@ -96,7 +96,7 @@ async def test_a_bearer_token_from_a_revoked_access_token_stops_working(
         assert r.status_code == 200
         async with inproc.client(auth=None) as c:
             assert (await c.get("/v2/", headers=headers)).status_code == 200
-        assert (await owner.delete(f"/api/v0/api_tokens/{hashed}")).status_code == 204
+        assert (await owner.delete(f"/api/v0/api_tokens/{hashed}")).status_code == 200
     async with inproc.client(auth=None) as c:
         assert (await c.get("/v2/", headers=headers)).status_code == 401
         assert (await c.post("/v2/tina/app/blobs/uploads/", headers=headers)).status_code == 401
@@ -145,7 +145,7 @@ async def test_an_access_token_cannot_manage_its_users_credentials(inproc: InPro
             assert r.status_code == 403, (method, path, r.text)
             assert r.json()["errors"][0]["code"] == "NOT_AUTHORIZED"
     async with inproc.client(auth=user) as c:
-        listed = (await c.get("/api/v0/api_tokens")).json()["apiTokens"]
+        listed = (await c.get("/api/v0/api_tokens")).json()
         assert [t["tokenLabel"] for t in listed] == ["t"]
     async with inproc.client(auth=None) as c:
         assert (await c.get("/v2/", auth=user)).status_code == 200  # password unchanged
@@ -298,12 +298,12 @@ async def test_a_ui_sign_in_with_an_access_token_cannot_manage_credentials(
         # The session ends with its token.
         async with inproc.client(auth=user) as owner:
             r = await owner.delete(f"/api/v0/api_tokens/{created['hashedToken']}")
-            assert r.status_code == 204
+            assert r.status_code == 200
         assert (await c.get("/account")).status_code == 303  # to the login page
     async with inproc.client(auth=None) as c:
         assert (await c.get("/v2/", auth=user)).status_code == 200
     async with inproc.client(auth=user) as owner:
-        assert (await owner.get("/api/v0/api_tokens")).json()["apiTokens"] == []
+        assert (await owner.get("/api/v0/api_tokens")).json() == []
 
 
 async def test_the_account_page_changes_the_password(inproc: InProcessApp) -> None:

@@ -60,7 +60,7 @@ def another_writer(url: str, seconds: float) -> Iterator[AnotherWriter]:
     writer = AnotherWriter()
     commit: Callable[[], Any]
     if path is not None:
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
         conn.execute("BEGIN IMMEDIATE")
         commit = lambda: conn.execute("COMMIT")  # noqa: E731
     else:
@@ -135,7 +135,11 @@ async def test_nothing_touches_the_database_after_a_busy_shutdown(
                     assert r.status_code == 202, r.text
                     job_id = r.json()["id"]
                     await _wait_running(c, job_id)
-                writer = locks.enter_context(another_writer(url, seconds=2.0))
+                # Taken in a thread: it waits its turn behind a write of the app in progress,
+                # which runs on this loop and must be able to finish meanwhile.
+                writer = await asyncio.to_thread(
+                    locks.enter_context, another_writer(url, seconds=2.0)
+                )
                 for _ in range(3):  # pulls to write: the buffer's pass now waits on the lock
                     r = await c.get("/v2/admin/busy/manifests/v1")
                     assert r.status_code == 200, r.text

@@ -139,7 +139,7 @@ def test_grace_period_keeps_young_content(registry: RunningRegistry) -> None:
 
 def _set(c: httpx.Client, **settings: Any) -> None:
     r = c.post("/api/v0/meta/settings", json=settings)
-    assert r.status_code == 200, r.text
+    assert r.status_code == 202, r.text
 
 
 def test_untagged_manifests_indexes_and_referrers(registry: RunningRegistry) -> None:

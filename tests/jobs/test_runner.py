@@ -58,7 +58,7 @@ def test_job_api_shapes_and_admin_only(pair: tuple[RunningRegistry, RunningRegis
         assert anon.get("/api/v0/workers").status_code == 401
         bad = c.post("/api/v0/jobs", json={"action": "no-such-action"})
         assert bad.status_code == 400, bad.text
-        assert bad.json()["errors"][0]["code"] == "INVALID_INPUT"
+        assert bad.json()["errors"][0]["code"] == "UNKNOWN_ACTION"
         assert (
             c.post("/api/v0/jobs", json={"action": "sleep", "deadline": "soon"}).status_code == 400
         )
@@ -133,7 +133,7 @@ def test_cancel_running_and_waiting(pair: tuple[RunningRegistry, RunningRegistry
         running = submit(c, "sleep", parameters={"seconds": 60})
         wait_status(c, running["id"], ("running",))
         r = cb.post(f"/api/v0/jobs/{running['id']}/cancel")
-        assert r.status_code == 200, r.text
+        assert r.status_code == 204, r.text
         ended = wait_status(c, running["id"], ("canceled",), timeout=20)
         assert ended["endedAt"]
         assert logs(c, running["id"])[-1].startswith("canceled")
@@ -151,7 +151,7 @@ def test_cron_fires(pair: tuple[RunningRegistry, RunningRegistry]) -> None:
             "/api/v0/crons",
             json={"action": "sleep", "schedule": "*/2 * * * * *", "parameters": {"seconds": 0}},
         )
-        assert r.status_code == 201, r.text
+        assert r.status_code == 202, r.text
         cron = r.json()
         assert cron["action"] == "sleep" and cron["nextRun"]
         assert cb.get("/api/v0/crons").json()["crons"][0]["schedule"] == "*/2 * * * * *"

@@ -298,7 +298,7 @@ async def test_webhooks_receive_the_scanner_events(inproc: InProcessApp, tmp_pat
     with receiving() as receiver:
         async with inproc.client() as c:
             allowed = {"webhookAllowedNetworks": ["127.0.0.1/32"]}
-            assert (await c.post("/api/v0/meta/settings", json=allowed)).status_code == 200
+            assert (await c.post("/api/v0/meta/settings", json=allowed)).status_code == 202
             repo = await _scanning(c, "hooked")
             other = await _scanning(c, "unhooked")
             hooks = [

@@ -42,7 +42,8 @@ def test_worker_subcommand_runs_the_jobs(
             done = wait_status(c, queued["id"], ("done",), timeout=30)
             assert done["workerID"].endswith(f":{worker.pid}"), done
             workers = {w["id"]: w for w in c.get("/api/v0/workers").json()["workers"]}
-            assert workers[done["workerID"]]["capacityMap"] == {"any": 2}
+            # Two jobs at once of every action (DTR's capacityMap, per action).
+            assert workers[done["workerID"]]["capacityMap"]["sleep"] == 2
             worker.send_signal(signal.SIGTERM)
             assert worker.wait(timeout=30) == 0, log_path.read_text()[-2000:]
             deadline = time.monotonic() + 10

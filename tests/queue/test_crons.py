@@ -175,7 +175,7 @@ async def test_api_refuses_bad_every_schedules(inproc: InProcessApp) -> None:
             assert "@every" in error["message"] and error["detail"] == {"schedule": bad}
         assert (await c.get("/api/v0/crons/sleep")).status_code == 404
         r = await c.post("/api/v0/crons", json={"action": "sleep", "schedule": "@every 15m"})
-        assert r.status_code == 201, r.text
+        assert r.status_code == 202, r.text
         assert r.json()["schedule"] == "@every 15m"
         next_run = dt.datetime.fromisoformat(r.json()["nextRun"])
         assert dt.timedelta(minutes=14) < next_run - utcnow() <= dt.timedelta(minutes=15)

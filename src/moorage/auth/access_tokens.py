@@ -1,7 +1,10 @@
 """Access tokens (DTR's API tokens) and refresh tokens: random secrets stored only as SHA-256.
 
 The secrets carry 256 bits of entropy, so a fast hash is enough to store them;
-the plaintext is returned once, at creation."""
+the plaintext is returned once, at creation. DTR's ``generatedBy`` tells how a token was made:
+``manual`` (a user asked for it: an access token) or ``auto`` (a login made it: the refresh
+token of a ``docker login``); it follows from the token's kind. ``creator_ua`` is the
+User-Agent of the request that made it."""
 
 from __future__ import annotations
 
@@ -15,10 +18,29 @@ from sqlalchemy import and_, delete, func, select, update
 
 from moorage.db import tables as t
 from moorage.db.engine import Database, as_utc, utcnow
-from moorage.errors import NoSuchToken
+from moorage.errors import NoSuchAccount, NoSuchToken
 
 API = "api"
 REFRESH = "refresh"
+# DTR's ``generatedBy`` values, by kind.
+MANUAL = "manual"
+AUTO = "auto"
+GENERATED_BY = {API: MANUAL, REFRESH: AUTO}
+KINDS_MADE = {MANUAL: (API,), AUTO: (REFRESH,)}
+EVERY_KIND = (API, REFRESH)
+MAX_USER_AGENT = 1024
+
+
+class NoSuchApiToken(NoSuchToken):
+    """DTR's code for a token that is not there (or not the caller's to see)."""
+
+    api_code = "NO_SUCH_API_TOKEN"
+
+
+class NoSuchTokenOwner(NoSuchAccount):
+    """``?username=`` names no user (DTR: NO_SUCH_USER)."""
+
+    api_code = "NO_SUCH_USER"
 
 
 def digest(token: str) -> str:
@@ -34,6 +56,12 @@ class TokenInfo:
     is_active: bool
     created_at: Any
     last_used_at: Any
+    kind: str = API
+    creator_ua: str = ""
+
+    @property
+    def generated_by(self) -> str:
+        return GENERATED_BY.get(self.kind, MANUAL)
 
 
 def _info(row: Any) -> TokenInfo:
@@ -45,6 +73,8 @@ def _info(row: Any) -> TokenInfo:
         bool(row.is_active),
         row.created_at,
         row.last_used_at,
+        row.kind,
+        row.creator_ua or "",
     )
 
 
@@ -56,10 +86,14 @@ _SELECT = select(
     t.access_tokens.c.is_active,
     t.access_tokens.c.created_at,
     t.access_tokens.c.last_used_at,
+    t.access_tokens.c.kind,
+    t.access_tokens.c.creator_ua,
 ).select_from(t.access_tokens.join(t.accounts, t.accounts.c.id == t.access_tokens.c.account_id))
 
 
-async def issue(db: Database, account_id: int, *, kind: str, label: str = "") -> tuple[str, str]:
+async def issue(
+    db: Database, account_id: int, *, kind: str, label: str = "", creator_ua: str = ""
+) -> tuple[str, str]:
     """Create a token; returns (plaintext, hashed). The plaintext is never stored."""
     token = secrets.token_urlsafe(32)
     hashed = digest(token)
@@ -72,6 +106,7 @@ async def issue(db: Database, account_id: int, *, kind: str, label: str = "") ->
                 label=label[:255],
                 is_active=True,
                 created_at=utcnow(),
+                creator_ua=creator_ua[:MAX_USER_AGENT],
             )
         )
     return token, hashed
@@ -106,30 +141,59 @@ async def resolve(db: Database, token: str, *, kind: str) -> int | None:
     return int(row.account_id)
 
 
-async def list_for(db: Database, account_id: int | None) -> list[TokenInfo]:
-    query = _SELECT.where(t.access_tokens.c.kind == API).order_by(t.access_tokens.c.id)
+async def list_for(
+    db: Database,
+    account_id: int | None,
+    *,
+    kinds: tuple[str, ...] = (API,),
+    start: str | None = None,
+    limit: int | None = None,
+) -> list[TokenInfo]:
+    """The tokens of ``kinds`` (of ``account_id``; None: everyone's), oldest first; with
+    ``start`` (a hashed token) from that one on, and at most ``limit``."""
+    table = t.access_tokens
+    query = _SELECT.where(table.c.kind.in_(kinds)).order_by(table.c.id)
     if account_id is not None:
-        query = query.where(t.access_tokens.c.account_id == account_id)
+        query = query.where(table.c.account_id == account_id)
+    if start is not None:
+        first = select(table.c.id).where(table.c.token_hash == start).scalar_subquery()
+        query = query.where(table.c.id >= first)
+    if limit is not None:
+        query = query.limit(limit)
     async with db.read() as conn:
         return [_info(r) for r in await conn.execute(query)]
 
 
-async def get(db: Database, hashed: str) -> TokenInfo:
+async def count_for(db: Database, account_id: int | None, *, kinds: tuple[str, ...]) -> int:
+    table = t.access_tokens
+    query = select(func.count()).select_from(table).where(table.c.kind.in_(kinds))
+    if account_id is not None:
+        query = query.where(table.c.account_id == account_id)
+    async with db.read() as conn:
+        return int((await conn.execute(query)).scalar_one())
+
+
+async def get(db: Database, hashed: str, *, kinds: tuple[str, ...] = (API,)) -> TokenInfo:
     async with db.read() as conn:
         row = (
             await conn.execute(
                 _SELECT.where(
-                    and_(t.access_tokens.c.token_hash == hashed, t.access_tokens.c.kind == API)
+                    and_(t.access_tokens.c.token_hash == hashed, t.access_tokens.c.kind.in_(kinds))
                 )
             )
         ).first()
     if row is None:
-        raise NoSuchToken(detail={"hashedToken": hashed[:64]})
+        raise NoSuchApiToken(detail={"hashedToken": hashed[:64]})
     return _info(row)
 
 
 async def modify(
-    db: Database, hashed: str, *, label: str | None, is_active: bool | None
+    db: Database,
+    hashed: str,
+    *,
+    label: str | None,
+    is_active: bool | None,
+    kinds: tuple[str, ...] = (API,),
 ) -> TokenInfo:
     values: dict[str, Any] = {}
     if label is not None:
@@ -143,7 +207,7 @@ async def modify(
                 .where(t.access_tokens.c.token_hash == hashed)
                 .values(**values)
             )
-    return await get(db, hashed)
+    return await get(db, hashed, kinds=kinds)
 
 
 async def revoke(db: Database, hashed: str) -> None:
@@ -152,7 +216,7 @@ async def revoke(db: Database, hashed: str) -> None:
             delete(t.access_tokens).where(t.access_tokens.c.token_hash == hashed)
         )
     if result.rowcount == 0:
-        raise NoSuchToken(detail={"hashedToken": hashed[:64]})
+        raise NoSuchApiToken(detail={"hashedToken": hashed[:64]})
 
 
 async def revoke_matching(

@@ -146,6 +146,33 @@ async def create(
     return created
 
 
+# eNZi's account filters beyond all/users/orgs: users by one flag.
+_USER_FILTERS = {
+    "admins": (t.accounts.c.is_admin, True),
+    "non-admins": (t.accounts.c.is_admin, False),
+    "active-users": (t.accounts.c.is_active, True),
+    "inactive-users": (t.accounts.c.is_active, False),
+}
+
+
+async def account_counts(db: Database) -> tuple[int, int]:
+    """How many users and how many organizations there are (eNZi's page totals)."""
+    query = select(t.accounts.c.is_org, func.count().label("n")).group_by(t.accounts.c.is_org)
+    async with db.read() as conn:
+        counts = {bool(row.is_org): int(row.n) for row in await conn.execute(query)}
+    return counts.get(False, 0), counts.get(True, 0)
+
+
+async def org_counts(db: Database, org_id: int) -> tuple[int, int]:
+    """An organization's number of members and of teams."""
+    members = select(func.count()).where(t.org_members.c.org_id == org_id)
+    teams = select(func.count()).where(t.teams.c.org_id == org_id)
+    async with db.read() as conn:
+        return int((await conn.execute(members)).scalar_one()), int(
+            (await conn.execute(teams)).scalar_one()
+        )
+
+
 async def list_accounts(
     db: Database, *, start: str | None, limit: int, kind: str | None = None
 ) -> tuple[list[Account], str | None]:
@@ -157,6 +184,9 @@ async def list_accounts(
         query = query.where(t.accounts.c.is_org.is_(False))
     elif kind == "orgs":
         query = query.where(t.accounts.c.is_org.is_(True))
+    elif kind in _USER_FILTERS:
+        column, value = _USER_FILTERS[kind]
+        query = query.where(and_(t.accounts.c.is_org.is_(False), column.is_(value)))
     async with db.read() as conn:
         rows = [row_account(r) for r in await conn.execute(query)]
     nxt = rows[limit].name if len(rows) > limit else None

@@ -1,4 +1,5 @@
-"""The jobrunner's tables (``moorage.queue``): jobs, their log lines, crons and workers.
+"""The jobrunner's tables (``moorage.queue``): jobs, their log lines, crons, workers and the
+per-action defaults (DTR's action configs).
 
 They are declared on ``moorage.db.tables.metadata``, the one MetaData of the schema; Alembic's
 ``env.py`` imports this module with ``tables`` so the metadata it compares holds every table.
@@ -45,6 +46,9 @@ jobs = Table(
     Column("started_at", DateTime(timezone=True), nullable=True),
     Column("ended_at", DateTime(timezone=True), nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # The action's name as it was submitted when that was DTR's name for a Moorage action
+    # (``gc`` for ``onlinegc``): what the API shows; ``action`` is what runs.
+    Column("submitted_action", String(64), nullable=True),
     Index("ix_jobs_status_run_after", "status", "run_after"),
     Index("ix_jobs_action", "action"),
 )
@@ -72,6 +76,9 @@ crons = Table(
     Column("last_job_id", String(36), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # DTR's cron ``id`` (a UUID; migration 0018 gave the crons before it theirs).
+    Column("id", String(36), nullable=True),
+    Column("submitted_action", String(64), nullable=True),  # as on ``jobs``
 )
 
 job_workers = Table(
@@ -82,4 +89,18 @@ job_workers = Table(
     Column("status", String(16), nullable=False),  # running | stopped
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("heartbeat_at", DateTime(timezone=True), nullable=False),
+    # Per-action limits an administrator set (DTR's capacityMap: action → jobs at once), JSON.
+    Column("capacity_map", Text, nullable=False, server_default="{}"),
+)
+
+action_configs = Table(
+    "action_configs",
+    metadata,
+    # DTR's per-action defaults: parameters every job of the action starts with (its own win).
+    Column("action", String(64), primary_key=True),
+    Column("id", String(36), nullable=False),
+    Column("submitted_action", String(64), nullable=True),  # as on ``jobs``
+    Column("parameters", Text, nullable=False, server_default="{}"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )

@@ -219,6 +219,19 @@ team_members = Table(
     Index("ix_team_members_user", "user_id"),
 )
 
+# eNZi's account public keys (content trust signers): ``key_id`` is the SHA-256 of the key's
+# DER (SubjectPublicKeyInfo) bytes, ``certificates`` a JSON array of ``{label, cert}``.
+account_public_keys = Table(
+    "account_public_keys",
+    metadata,
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("key_id", String(64), primary_key=True),
+    Column("public_key", Text, nullable=False),
+    Column("label", String(255), nullable=False, server_default=""),
+    Column("certificates", Text, nullable=False, server_default="[]"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
 repository_team_access = Table(
     "repository_team_access",
     metadata,
@@ -253,6 +266,8 @@ access_tokens = Table(
     Column("is_active", Boolean, nullable=False, server_default=true()),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("last_used_at", DateTime(timezone=True), nullable=True),
+    # DTR's creatorUa: the User-Agent of the request that made the token ("" when unknown).
+    Column("creator_ua", Text, nullable=False, server_default=""),
     Index("ix_access_tokens_account", "account_id"),
 )
 
@@ -273,6 +288,20 @@ site_settings = Table(
     metadata,
     Column("key", String(100), primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+# A user's own settings (DTR's /api/v0/accounts/{username}/settings): the content cache.
+user_settings = Table(
+    "user_settings",
+    metadata,
+    Column(
+        "account_id",
+        Integer,
+        ForeignKey("accounts.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("content_cache_uuid", String(36), nullable=False, server_default=""),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
 signing_keys = Table(
@@ -376,6 +405,10 @@ webhooks = Table(
     # Deliveries go out only while this account still administers the scope.
     Column("created_by_id", Integer, ForeignKey("accounts.id", ondelete="SET NULL"), nullable=True),
     Column("inactive_reason", Text, nullable=True),  # why the hook stopped (None: by request)
+    # DTR's ``skipTLSVerification``: deliveries to an https endpoint skip certificate checks.
+    Column("skip_tls_verification", Boolean, nullable=False, server_default=false()),
+    # DTR's ``lastSuccessfulAt``: the last delivery the endpoint accepted (None: never).
+    Column("last_successful_at", DateTime(timezone=True), nullable=True),
     Index("ix_webhooks_type", "type"),
     Index("ix_webhooks_key", "key"),
 )

@@ -5,8 +5,8 @@ outbox: the event exists exactly when the change does). Pulls are many and must 
 cost a write each: ``PullBuffer`` keeps them in process memory and writes them in
 batches from a background task (every second or every 500 pulls, and on shutdown),
 adding them to the repositories' ``pulls`` counters in the same transaction.
-``compact`` trims the history by age and count (site settings ``repoEventHistoryDays``
-and ``repoEventHistoryCount``; 0 keeps everything).
+``compact`` trims the history by age and count (DTR's site settings
+``repoEventHistoryCompactionEnabled``, ``repoEventHistoryMaxAge``, ``repoEventHistoryToKeep``).
 """
 
 from __future__ import annotations
@@ -74,6 +74,9 @@ MANIFEST = "MANIFEST"
 TEAM = "TEAM"
 
 ANONYMOUS = "anonymous"
+# DTR's ``actorType``: a named account acted, or nobody signed in (or Moorage itself: a job).
+USER = "user"
+
 
 # Who is acting, for domain code reached without an explicit actor (e.g. a blob upload that
 # creates its repository). Set per request by the HTTP edge with ``acting``.
@@ -179,25 +182,19 @@ def _event(row: Any) -> Event:
     )
 
 
-async def page(
-    db: Database,
+def _selected(
+    query: Any,
     *,
     visible: ColumnElement[bool] | None,
     repository_id: int | None,
     filters: EventFilter,
-    start: int | None,
-    limit: int,
-) -> tuple[list[Event], int | None]:
-    """Newest first. ``visible`` (a condition on ``repositories``; None: everything) limits the
-    events to repositories the caller may pull; returns the page and where the next starts."""
+) -> Any:
+    """``query`` narrowed to the events the filters select (shared by ``page`` and ``count``)."""
     e = t.events
-    query = select(e)
     if repository_id is not None:
         query = query.where(e.c.repository_id == repository_id)
     if visible is not None:
         query = query.where(e.c.repository_id.in_(select(t.repositories.c.id).where(visible)))
-    if start is not None:
-        query = query.where(e.c.id <= start)
     if filters.published_before is not None:
         query = query.where(e.c.published_at < filters.published_before)
     if filters.published_after is not None:
@@ -212,11 +209,47 @@ async def page(
         query = query.where(e.c.object_type == filters.object_type)
     if filters.exclude_pull:
         query = query.where(e.c.type.not_in(sorted(PULL_TYPES)))
+    return query
+
+
+async def page(
+    db: Database,
+    *,
+    visible: ColumnElement[bool] | None,
+    repository_id: int | None,
+    filters: EventFilter,
+    start: int | None,
+    limit: int,
+) -> tuple[list[Event], int | None]:
+    """Newest first. ``visible`` (a condition on ``repositories``; None: everything) limits the
+    events to repositories the caller may pull; returns the page and where the next starts."""
+    e = t.events
+    query = _selected(select(e), visible=visible, repository_id=repository_id, filters=filters)
+    if start is not None:
+        query = query.where(e.c.id <= start)
     query = query.order_by(e.c.id.desc()).limit(limit + 1)
     async with db.read() as conn:
         rows = [_event(r) for r in await conn.execute(query)]
     nxt = rows[limit].id if len(rows) > limit else None
     return rows[:limit], nxt
+
+
+async def count(
+    db: Database,
+    *,
+    visible: ColumnElement[bool] | None,
+    repository_id: int | None,
+    filters: EventFilter,
+) -> int:
+    """How many events ``page`` would list over all its pages (DTR's ``X-Resource-Count``)."""
+    query = _selected(
+        select(func.count()).select_from(t.events),
+        visible=visible,
+        repository_id=repository_id,
+        filters=filters,
+    )
+    async with db.read() as conn:
+        return int((await conn.execute(query)).scalar_one())
 
 
 # ---- compaction ----------------------------------------------------------------------------
@@ -247,12 +280,21 @@ async def compact(db: Database, *, days: int, count: int) -> int:
 
 
 async def compact_by_settings(db: Database) -> int:
+    """DTR's ``repoEventHistoryCompactionEnabled``: events older than
+    ``repoEventHistoryMaxAge`` (``0s``: any age) and all but the newest
+    ``repoEventHistoryToKeep`` of each repository (0: any number) go."""
     current = await site_settings.load(db)
-    if not current.repo_event_history_days and not current.repo_event_history_count:
+    if not current.repo_event_history_compaction_enabled:
         return 0
-    return await compact(
-        db, days=current.repo_event_history_days, count=current.repo_event_history_count
-    )
+    removed = 0
+    if current.repo_event_history_max_age > dt.timedelta(0):
+        cutoff = utcnow() - current.repo_event_history_max_age
+        async with db.write() as conn:
+            result = await conn.execute(delete(t.events).where(t.events.c.published_at < cutoff))
+            removed += max(result.rowcount, 0)
+    if current.repo_event_history_to_keep > 0:
+        removed += await compact(db, days=0, count=current.repo_event_history_to_keep)
+    return removed
 
 
 # ---- pulls ---------------------------------------------------------------------------------

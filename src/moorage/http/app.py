@@ -17,7 +17,7 @@ from moorage.db.engine import Database
 from moorage.events.store import PullBuffer
 from moorage.http import ping, token, ui
 from moorage.http.accesslog import AccessLog
-from moorage.http.api.app import api_v0, enzi_v0
+from moorage.http.api.app import api_v0, docker_v1, enzi_v0
 from moorage.http.authn import RbacAuthorizer
 from moorage.http.gate import RequestGate
 from moorage.http.proxies import TrustedProxies
@@ -101,7 +101,13 @@ def create_app(settings: Settings) -> AccessLog:
     )
     # The one attribute of the app's state: the services, filled by the lifespan.
     app.state.services = slot
-    app.router.routes.extend([Mount("/api/v0", api_v0(slot)), Mount("/enzi/v0", enzi_v0(slot))])
+    app.router.routes.extend(
+        [
+            Mount("/api/v0", api_v0(slot)),
+            Mount("/enzi/v0", enzi_v0(slot)),
+            Mount("/v1", docker_v1(slot)),
+        ]
+    )
     # The web UI last: /v2, /auth, /api/v0, /enzi/v0 and /_ping keep priority.
     # Plain routes, not a catch-all mount, so a wrong method elsewhere still gets its 405.
     app.router.routes.extend(ui.routes())

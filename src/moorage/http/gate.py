@@ -80,7 +80,7 @@ class Surface(enum.Enum):
     """Which protocol a path speaks, hence which error format it answers in."""
 
     V2 = "v2"
-    API = "api"  # /api/v0 and /enzi/v0: DTR's envelope
+    API = "api"  # /api/v0, /enzi/v0 and /v1 (docker search): DTR's envelope
     TOKEN = "token"  # /auth/...: the token service (OCI-style envelope)
     UI = "ui"  # everything else: pages
 
@@ -88,7 +88,7 @@ class Surface(enum.Enum):
 def surface_of(path: str) -> Surface:
     if path == "/v2" or path.startswith("/v2/"):
         return Surface.V2
-    for prefix in ("/api/v0", "/enzi/v0"):
+    for prefix in ("/api/v0", "/enzi/v0", "/v1"):
         if path == prefix or path.startswith(prefix + "/"):
             return Surface.API
     if path.startswith("/auth/"):

@@ -99,6 +99,7 @@ async def _token_response(
             principal.account_id,
             kind=access_tokens.REFRESH,
             label=f"refresh token ({client_id or 'client'})"[:255],
+            creator_ua=request.headers.get("user-agent", "")[:255],
         )
         body["refresh_token"] = refresh
     log.info(

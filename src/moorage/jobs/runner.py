@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -23,7 +24,7 @@ from moorage.background import BackgroundLoop, cancel_and_wait
 from moorage.db import site_settings
 from moorage.jobs.actions import CHANGES_CONTENT, builtin_actions
 from moorage.jobs.context import Action, JobContext, RetryLater
-from moorage.queue import crons, job_logs, jobs, leases, workers
+from moorage.queue import action_configs, crons, job_logs, jobs, leases, workers
 from moorage.registry.context import RegistryContext
 
 log = logging.getLogger("moorage.jobs")
@@ -55,6 +56,9 @@ class JobRunner:
         self.worker = worker or worker_name()
         self.actions = actions if actions is not None else builtin_actions()
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._running_action: dict[str, str] = {}  # job id → its action
+        # Per-action limits an administrator set (workers.set_capacity), read at each heartbeat.
+        self.limits: dict[str, int] = {}
         self._last_beat = 0.0
         self._last_compaction = 0.0
         self._loop = BackgroundLoop(
@@ -95,7 +99,7 @@ class JobRunner:
     async def _pass(self) -> None:
         db = self.ctx.db
         if time.monotonic() - self._last_beat >= HEARTBEAT_EVERY:
-            await workers.heartbeat(db, self.worker, self.capacity)
+            self.limits = await workers.heartbeat(db, self.worker, self.capacity)
             self._last_beat = time.monotonic()
         dead = await leases.reap(db)
         if dead:
@@ -107,20 +111,30 @@ class JobRunner:
         actions = list(self.actions)
         if (await site_settings.load(db)).read_only_registry:
             actions = [a for a in actions if a not in CHANGES_CONTENT]
-        while len(self._running) < self.capacity and await leases.has_work(db, actions):
-            job = await leases.claim(db, self.worker, self.lease, actions)
+        while len(self._running) < self.capacity:
+            room = self._with_room(actions)
+            if not room or not await leases.has_work(db, room):
+                break
+            job = await leases.claim(db, self.worker, self.lease, room)
             if job is None:
                 break
             self._spawn(job)
 
+    def _with_room(self, actions: list[str]) -> list[str]:
+        """The actions of which this worker runs fewer jobs than its capacity for them."""
+        limits = workers.effective(self.capacity, actions, self.limits)
+        running = list(self._running_action.values())
+        return [a for a in actions if running.count(a) < limits[a]]
+
     async def _compact(self) -> None:
-        """History compaction (``jobHistoryCompactionDays``, ``jobHistoryMaxCount``)."""
+        """History compaction (DTR's ``jobHistoryCompactionEnabled``: finished jobs older
+        than ``jobHistoryMaxAge`` beyond the newest ``jobHistoryToKeep``)."""
         settings = await site_settings.load(self.ctx.db)
-        if settings.job_history_compaction_days > 0:
+        if settings.job_history_compaction_enabled:
             removed = await jobs.compact(
                 self.ctx.db,
-                max_age=dt.timedelta(days=settings.job_history_compaction_days),
-                keep=settings.job_history_max_count,
+                max_age=settings.job_history_max_age,
+                keep=settings.job_history_to_keep,
             )
             if removed:
                 log.info("job history compacted", extra={"removed": removed})
@@ -129,15 +143,21 @@ class JobRunner:
     def _spawn(self, job: jobs.Job) -> None:
         task = asyncio.create_task(self._execute(job), name=f"moorage-job-{job.id}")
         self._running[job.id] = task
+        self._running_action[job.id] = job.action
 
         def done(_: asyncio.Task[None]) -> None:
             self._running.pop(job.id, None)
+            self._running_action.pop(job.id, None)
             self._loop.poke()
 
         task.add_done_callback(done)
 
     async def _execute(self, job: jobs.Job) -> None:
         db = self.ctx.db
+        # The action's configured parameters, under the job's own (DTR's action configs).
+        defaults = await action_configs.defaults(db, job.action)
+        if defaults:
+            job = dataclasses.replace(job, parameters={**defaults, **job.parameters})
         deadline = time.monotonic() + job.deadline_seconds if job.deadline_seconds else None
         # A job retried in place (RetryLater) goes on with its earlier log lines.
         first = await job_logs.last_line(db, job.id) if job.attempt > 1 else 0

@@ -66,8 +66,11 @@ def scan_target(params: dict[str, Any]) -> tuple[str, Announce | None]:
     return digest, Announce(repository, tag) if repository else None
 
 
-def validate(action: str, params: dict[str, Any]) -> None:
-    """Refuse bad parameters when a job is queued rather than when it runs."""
+def validate(action: str, params: dict[str, Any], *, scanning_enabled: bool = True) -> None:
+    """Refuse bad parameters when a job is queued rather than when it runs, and every scan job
+    while the site setting ``scanningEnabled`` is off (the caller passes it)."""
+    if not scanning_enabled and action in (SCAN, SCAN_ALL, REMATCH):
+        raise InvalidInput("scanning is disabled: an administrator turns scanningEnabled on")
     if action == SCAN:
         scan_target(params)
     elif action == SCAN_ALL:

@@ -131,6 +131,13 @@ class Cron:
     deadline_seconds: int | None = None
     next_run: dt.datetime | None = None
     last_job_id: str | None = None
+    id: str = ""  # DTR's cron id (a UUID), given when it is first put
+    submitted_action: str | None = None  # DTR's name it was put with (``gc``)
+
+    @property
+    def name(self) -> str:
+        """The action's name as it was put: what the API shows."""
+        return self.submitted_action or self.action
 
 
 def _cron(row: Any) -> Cron:
@@ -142,11 +149,14 @@ def _cron(row: Any) -> Cron:
         deadline_seconds=row.deadline_seconds,
         next_run=as_utc(row.next_run),
         last_job_id=row.last_job_id,
+        id=row.id or "",
+        submitted_action=row.submitted_action,
     )
 
 
 async def put(db: Database, cron: Cron) -> Cron:
-    """Create or replace the action's cron; its next run is computed from now."""
+    """Create or replace the action's cron (its id stays); its next run is computed from
+    now."""
     schedule = validate(cron.schedule)
     now = utcnow()
     values = {
@@ -156,11 +166,12 @@ async def put(db: Database, cron: Cron) -> Cron:
         "deadline_seconds": cron.deadline_seconds,
         "next_run": next_run(schedule, now),
         "updated_at": now,
+        "submitted_action": cron.submitted_action,
     }
     async with db.write() as conn:
         await conn.execute(
             db.insert(jt.crons)
-            .values(action=cron.action, created_at=now, **values)
+            .values(action=cron.action, created_at=now, id=str(uuid.uuid4()), **values)
             .on_conflict_do_update(index_elements=["action"], set_=values)
         )
     return await get(db, cron.action)
@@ -238,6 +249,7 @@ async def fire_due(db: Database) -> list[str]:
                     scheduled_at=now,
                     run_after=now,
                     updated_at=now,
+                    submitted_action=cron.submitted_action,
                 )
             )
             await conn.execute(

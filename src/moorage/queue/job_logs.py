@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import DateTime, String, Text, and_, exists, func, literal, select
 
 from moorage.db import job_tables as jt
 from moorage.db.engine import Database, as_utc, utcnow
@@ -15,11 +15,17 @@ MAX_LOG_LINE = 4000
 
 
 async def append(db: Database, job_id: str, line: int, data: str) -> None:
+    """One line of the job's log; none once the job is deleted (its action may still be
+    stopping)."""
+    values = select(
+        literal(job_id, String),
+        literal(line),
+        literal(utcnow(), DateTime(timezone=True)),
+        literal(data[:MAX_LOG_LINE], Text),
+    ).where(exists().where(jt.jobs.c.id == job_id))
     async with db.write() as conn:
         await conn.execute(
-            jt.job_logs.insert().values(
-                job_id=job_id, line=line, created_at=utcnow(), data=data[:MAX_LOG_LINE]
-            )
+            jt.job_logs.insert().from_select(["job_id", "line", "created_at", "data"], values)
         )
 
 

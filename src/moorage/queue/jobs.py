@@ -18,7 +18,7 @@ from sqlalchemy import and_, delete, select, update
 
 from moorage.db import job_tables as jt
 from moorage.db.engine import Connection, Database, as_utc, utcnow
-from moorage.errors import Conflict, InvalidInput, NotFound
+from moorage.errors import InvalidInput, NotFound
 
 FINISHED = ("done", "errored", "canceled", "worker_dead")
 
@@ -45,6 +45,12 @@ class Job:
     started_at: dt.datetime | None
     ended_at: dt.datetime | None
     updated_at: dt.datetime
+    submitted_action: str | None = None  # DTR's name it was submitted with (``gc``)
+
+    @property
+    def name(self) -> str:
+        """The action's name as it was submitted: what the API shows."""
+        return self.submitted_action or self.action
 
 
 def from_row(row: Any) -> Job:
@@ -65,6 +71,7 @@ def from_row(row: Any) -> Job:
         started_at=as_utc(row.started_at) if row.started_at else None,
         ended_at=as_utc(row.ended_at) if row.ended_at else None,
         updated_at=as_utc(row.updated_at),
+        submitted_action=row.submitted_action,
     )
 
 
@@ -82,8 +89,11 @@ async def insert(
     deadline_seconds: int | None = None,
     cron: bool = False,
     run_after: dt.datetime | None = None,
+    submitted_action: str | None = None,
+    scheduled_at: dt.datetime | None = None,
 ) -> str:
-    """A waiting job row inside the caller's write transaction; returns its id."""
+    """A waiting job row inside the caller's write transaction; returns its id. A job
+    ``scheduled_at`` a later time runs no sooner than then."""
     now = utcnow()
     job_id = str(uuid.uuid4())
     await conn.execute(
@@ -97,9 +107,10 @@ async def insert(
             retry_from_id=retry_from_id,
             deadline_seconds=deadline_seconds,
             cron=cron,
-            scheduled_at=now,
-            run_after=run_after or now,
+            scheduled_at=scheduled_at or now,
+            run_after=max(run_after or now, scheduled_at or now),
             updated_at=now,
+            submitted_action=submitted_action,
         )
     )
     return job_id
@@ -120,6 +131,8 @@ async def submit(
     *,
     retries: int = 0,
     deadline_seconds: int | None = None,
+    submitted_action: str | None = None,
+    scheduled_at: dt.datetime | None = None,
 ) -> Job:
     async with db.write() as conn:
         job_id = await insert(
@@ -128,6 +141,8 @@ async def submit(
             parameters or {},
             max_attempts=retries + 1,
             deadline_seconds=deadline_seconds,
+            submitted_action=submitted_action,
+            scheduled_at=scheduled_at,
         )
     return await get(db, job_id)
 
@@ -148,8 +163,10 @@ async def page(
     running: bool | None = None,
     start: str | None = None,
     limit: int = 100,
+    offset: int | None = None,
 ) -> tuple[list[Job], str | None]:
-    """Newest first; ``start`` is the id of the first job of the page."""
+    """Newest first; ``start`` is the id of the first job of the page (Moorage's
+    ``pageStart``), or ``offset`` the number of jobs before it (DTR's ``start``)."""
     query = select(jt.jobs.c.seq, *COLUMNS)
     if action:
         query = query.where(jt.jobs.c.action == action)
@@ -165,18 +182,21 @@ async def page(
             if seq is None:
                 raise InvalidInput("pageStart names no job", detail={"pageStart": start[:100]})
             query = query.where(jt.jobs.c.seq <= seq)
-        rows = list(await conn.execute(query.order_by(jt.jobs.c.seq.desc()).limit(limit + 1)))
+        query = query.order_by(jt.jobs.c.seq.desc()).limit(limit + 1)
+        if offset:
+            query = query.offset(offset)
+        rows = list(await conn.execute(query))
     nxt = rows[limit].id if len(rows) > limit else None
     return [from_row(r) for r in rows[:limit]], nxt
 
 
 async def remove(db: Database, job_id: str) -> None:
+    """Delete the job and its log (DTR's DELETE): a running one's worker finds its lease gone
+    at its next renewal and stops the action, recording nothing."""
     async with db.write() as conn:
         row = (await conn.execute(select(jt.jobs.c.status).where(jt.jobs.c.id == job_id))).first()
         if row is None:
             raise NoSuchJob(detail={"id": job_id})
-        if row.status == "running":
-            raise Conflict("a running job cannot be deleted; cancel it first")
         await conn.execute(delete(jt.job_logs).where(jt.job_logs.c.job_id == job_id))
         await conn.execute(delete(jt.jobs).where(jt.jobs.c.id == job_id))
 

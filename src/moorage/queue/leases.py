@@ -172,6 +172,7 @@ async def _retry(conn: Connection, job: Job, now: dt.datetime) -> str:
         deadline_seconds=job.deadline_seconds,
         cron=job.cron,
         run_after=now + backoff(job.attempt),
+        submitted_action=job.submitted_action,
     )
 
 

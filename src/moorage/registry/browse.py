@@ -64,6 +64,7 @@ class Layer:
     media_type: str
     size: int
     title: str = ""  # org.opencontainers.image.title: an artifact's file name
+    urls: tuple[str, ...] = ()  # a foreign layer's download addresses
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,8 @@ class DockerfileLine:
     layer_digest: str = ""
     size: int = 0
     comment: str = ""
+    media_type: str = ""  # the layer's (empty for an empty line)
+    urls: tuple[str, ...] = ()  # the layer's
 
 
 @dataclass
@@ -89,6 +92,7 @@ class ImageDetails:
     config_media_type: str = ""
     config_digest: str = ""
     os: str = ""
+    os_version: str = ""  # the config's os.version (Windows images)
     architecture: str = ""
     variant: str = ""
     author: str = ""
@@ -262,6 +266,7 @@ async def manifest_page(
         m.c.config_digest,
         m.c.size,
         m.c.created_at,
+        m.c.payload,
     ).where(m.c.repository_id == repository_id)
     if start:
         query = query.where(m.c.digest >= start)
@@ -277,12 +282,23 @@ async def manifest_page(
                 config_digest=r.config_digest,
                 size=int(r.size),
                 created_at=as_utc(r.created_at),
-                payload=None,
+                payload=bytes(r.payload),
             )
             for r in await conn.execute(query)
         ]
     nxt = rows[limit].digest if len(rows) > limit else None
     return rows[:limit], nxt
+
+
+async def manifest_count(ctx: RegistryContext, repository_id: int) -> int:
+    """How many manifests the repository holds (``count=true``)."""
+    query = (
+        select(func.count())
+        .select_from(t.manifests)
+        .where(t.manifests.c.repository_id == repository_id)
+    )
+    async with ctx.db.read() as conn:
+        return int((await conn.execute(query)).scalar_one())
 
 
 TAGS_PER_MANIFEST = 20
@@ -351,6 +367,10 @@ def _doc(payload: bytes) -> dict[str, Any]:
     return doc if isinstance(doc, dict) else {}
 
 
+def _urls(value: object) -> tuple[str, ...]:
+    return tuple(str(u) for u in value) if isinstance(value, list) else ()
+
+
 def _dockerfile(config: dict[str, Any], layers: list[Layer]) -> list[DockerfileLine]:
     """The config's history, each non-empty line matched with the layer it produced."""
     history = config.get("history")
@@ -371,6 +391,8 @@ def _dockerfile(config: dict[str, Any], layers: list[Layer]) -> list[DockerfileL
                 layer_digest=layer.digest if layer else "",
                 size=layer.size if layer else 0,
                 comment=str(entry["comment"]) if entry.get("comment") else "",
+                media_type=layer.media_type if layer else "",
+                urls=layer.urls if layer else (),
             )
         )
     return lines
@@ -398,6 +420,7 @@ async def image_details(
                 media_type=str(layer.get("mediaType", "")),
                 size=int(layer.get("size", 0) or 0),
                 title=str(title) if title else "",
+                urls=_urls(layer.get("urls")),
             )
         )
     details = ImageDetails(
@@ -421,6 +444,7 @@ async def image_details(
         config = await configs.get(details.config_digest)
     if config is not None:
         details.os = str(config.get("os", ""))
+        details.os_version = str(config.get("os.version", "") or "")
         details.architecture = str(config.get("architecture", ""))
         details.variant = str(config.get("variant", "") or "")
         details.author = str(config.get("author", "") or "")
@@ -432,4 +456,5 @@ async def image_details(
         details.os = details.os or str(platform.get("os", ""))
         details.architecture = details.architecture or str(platform.get("architecture", ""))
         details.variant = details.variant or str(platform.get("variant", "") or "")
+        details.os_version = details.os_version or str(platform.get("os.version", "") or "")
     return details

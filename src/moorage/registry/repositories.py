@@ -113,6 +113,11 @@ async def ensure_in(db: Database, conn: Connection, name: str, actor: str | None
 
 # ---- management (DTR /api/v0/repositories) ----------------------------------------------------
 
+
+class InvalidVisibility(InvalidInput):
+    code, default_message = "INVALID_REPOSITORY_VISIBILITY", "invalid repository visibility"
+
+
 VISIBILITIES = ("public", "private")
 _DETAIL_COLUMNS = (
     t.repositories.c.id,
@@ -187,7 +192,9 @@ def _columns(attrs: dict[str, Any]) -> dict[str, Any]:
             continue
         value = attrs[wire]
         if column == "visibility" and value not in VISIBILITIES:
-            raise InvalidInput("visibility must be public or private", detail={"visibility": value})
+            raise InvalidVisibility(
+                "visibility must be public or private", detail={"visibility": value}
+            )
         if column == "short_description" and len(str(value)) > 140:
             raise InvalidInput("shortDescription is at most 140 characters")
         if column == "tag_limit" and (not isinstance(value, int) or value < 0):
@@ -322,9 +329,18 @@ async def page_before(
     return rows[::-1]
 
 
-async def count(db: Database, *, visible: ColumnElement[bool], before: str | None = None) -> int:
-    """How many repositories the caller may see (those named before ``before`` when given)."""
+async def count(
+    db: Database,
+    *,
+    visible: ColumnElement[bool],
+    before: str | None = None,
+    namespace: str | None = None,
+) -> int:
+    """How many repositories the caller may see (those named before ``before`` when given; in
+    ``namespace`` when given)."""
     condition = visible if before is None else and_(visible, t.repositories.c.name < before)
+    if namespace is not None:
+        condition = and_(condition, t.repositories.c.namespace == namespace)
     query = select(func.count()).select_from(t.repositories).where(condition)
     async with db.read() as conn:
         return int((await conn.execute(query)).scalar_one())

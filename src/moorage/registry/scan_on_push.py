@@ -17,6 +17,7 @@ from __future__ import annotations
 from sqlalchemy.sql.elements import Label
 
 from moorage.db import scan_result_tables as sr
+from moorage.db import site_settings
 from moorage.db import tables as t
 from moorage.db.engine import Connection, Database, utcnow
 from moorage.oci import mediatypes as mt
@@ -87,7 +88,9 @@ async def schedule(
     tags: tuple[str, ...] | list[str],
 ) -> str:
     """Inside the push's write transaction: queue the scan and mark its images queued; returns
-    the job's id."""
+    the job's id ("" when the site setting ``scanningEnabled`` is off: nothing is queued)."""
+    if not (await site_settings.load_on(db, conn)).scanning_enabled:
+        return ""
     job_id = await jobs.enqueue(
         conn,
         SCAN_ACTION,

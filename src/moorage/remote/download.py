@@ -3,7 +3,8 @@ streamed to a file, bounded.
 
 The same rules as ``outbound.post``: the connection goes to the checked addresses themselves
 (the URL carries the address; ``Host`` and the TLS server name carry the host name), redirects
-are not followed, proxies from the environment are not used, every read has a timeout. The body
+are not followed, proxies from the environment are not used (the site's ``httpProxy`` /
+``httpsProxy`` / ``noProxy`` are, when given), every read has a timeout. The body
 is written to ``dest`` as it arrives and never held whole; more than ``max_bytes`` (declared or
 sent) is refused and the partial file removed.
 """
@@ -20,7 +21,7 @@ from pathlib import Path
 import httpx
 
 from moorage.errors import MoorageError
-from moorage.remote.outbound import MAX_ADDRESSES, Target
+from moorage.remote.outbound import MAX_ADDRESSES, Proxies, Target, transport_for
 
 CHUNK = 1024 * 1024
 Progress = Callable[[int], Awaitable[None]]
@@ -43,13 +44,16 @@ async def get_to_file(
     max_bytes: int,
     seconds: float = 60.0,
     progress: Progress | None = None,
+    proxies: Proxies | None = None,
 ) -> int:
     """GET the checked ``target`` into ``dest`` (created 0600, replaced); returns its size.
     Raises DownloadFailed, with the partial file removed."""
     headers = {"Host": target.url.netloc.decode("ascii"), "Accept-Encoding": "identity"}
     extensions = {"sni_hostname": target.host} if target.url.scheme == "https" else {}
     last: BaseException | None = None
+    proxy = proxies.for_target(target) if proxies is not None else None
     async with httpx.AsyncClient(
+        transport=transport_for(proxy, target.url.scheme, True, seconds),
         timeout=httpx.Timeout(seconds, connect=min(seconds, 10.0)),
         follow_redirects=False,
         trust_env=False,

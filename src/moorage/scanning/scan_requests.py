@@ -8,7 +8,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from moorage.db import scan_result_tables as sr
+from moorage.db import site_settings
 from moorage.db.engine import Database, utcnow
+from moorage.errors import InvalidInput
 from moorage.queue import jobs
 from moorage.registry.scan_on_push import SCAN_ACTION
 from moorage.scanning.report_targets import ImageTarget
@@ -21,8 +23,14 @@ def scan_parameters(target: ImageTarget) -> dict[str, Any]:
     return {"digest": target.digest, "repository": target.repository, "tag": target.tag}
 
 
+async def _refused_when_disabled(db: Database) -> None:
+    if not (await site_settings.load(db)).scanning_enabled:
+        raise InvalidInput("scanning is disabled: an administrator turns scanningEnabled on")
+
+
 async def queue_scans(db: Database, targets: Sequence[ImageTarget]) -> list[jobs.Job]:
-    """A ``scan`` job for each of ``targets``."""
+    """A ``scan`` job for each of ``targets`` (refused while ``scanningEnabled`` is off)."""
+    await _refused_when_disabled(db)
     now = utcnow()
     async with db.write() as conn:
         ids = []
@@ -40,7 +48,9 @@ async def queue_scans(db: Database, targets: Sequence[ImageTarget]) -> list[jobs
 
 
 async def queue_scan_all(db: Database, parameters: dict[str, Any]) -> jobs.Job:
-    """The ``scanall`` job: every image manifest gets its ``scan``."""
+    """The ``scanall`` job: every image manifest gets its ``scan`` (refused while
+    ``scanningEnabled`` is off)."""
+    await _refused_when_disabled(db)
     async with db.write() as conn:
         job_id = await jobs.enqueue(conn, SCAN_ALL_ACTION, parameters)
     return await jobs.get(db, job_id)

@@ -4,6 +4,14 @@ Each attempt checks again, before anything is sent, that the hook is active, tha
 may still manage hooks on its scope (else the hook is made inactive with the reason and the
 delivery is ``skipped``) and that the endpoint passes the address guard now (DNS may have
 changed since the hook was made); the POST then goes to the very addresses that were checked.
+Before the first attempt the payload is completed (``payloads.complete``: ``imageName`` with the
+registry's host, the image's ``os`` and ``architecture``) and stored, so every attempt sends the
+same bytes. A delivered attempt sets the hook's ``lastSuccessfulAt``.
+
+TLS: an https endpoint's certificate is verified against the system's CAs, or against the
+hook's ``tlsCert`` (a PEM bundle of CAs to trust) when it has one, unless the hook has DTR's
+``skipTLSVerification``. Requests go through the site's ``httpProxy``/``httpsProxy`` unless
+``noProxy`` names the endpoint (``remote.outbound``: the guard checks the endpoint itself).
 """
 
 from __future__ import annotations
@@ -19,12 +27,15 @@ from typing import Any
 from sqlalchemy import select, update
 
 from moorage.auth.secretbox import SecretBox
+from moorage.db import site_settings
 from moorage.db import tables as t
 from moorage.db.engine import Database, as_utc, utcnow
 from moorage.errors import InvalidInput
+from moorage.registry.context import RegistryContext
 from moorage.remote import outbound
 from moorage.webhooks import hooks
-from moorage.webhooks.payloads import headers, sample_payload
+from moorage.webhooks.facts import platform
+from moorage.webhooks.payloads import complete, headers, needs_image, registry_host, sample_payload
 
 log = logging.getLogger("moorage.webhooks")
 
@@ -115,15 +126,32 @@ async def _record(
         )
 
 
+async def _completed(registry: RegistryContext, delivery_id: str, stored: str) -> bytes:
+    """The delivery's payload completed (and stored so) before its first attempt."""
+    body = json.loads(stored)
+    if not needs_image(body):
+        return stored.encode()
+    os, architecture = await platform(registry, str(body["contents"].get("digest", "")))
+    site = await site_settings.load(registry.db)
+    host = registry_host(registry.settings.public_url, site.dtr_host)
+    done = json.dumps(complete(body, host, os, architecture), separators=(",", ":"))
+    if done != stored:
+        d = t.webhook_deliveries
+        async with registry.db.write() as conn:
+            await conn.execute(update(d).where(d.c.id == delivery_id).values(payload=done))
+    return done.encode()
+
+
 async def attempt(
-    db: Database, box: SecretBox, delivery_id: str, number: int, last_attempt: bool
+    registry: RegistryContext, box: SecretBox, delivery_id: str, number: int, last_attempt: bool
 ) -> Outcome:
     """Attempt ``number`` of one delivery; records it and returns what happened."""
+    db = registry.db
     d = t.webhook_deliveries
     async with db.read() as conn:
         row = (
             await conn.execute(
-                select(d.c.status, d.c.payload, t.webhooks)
+                select(d.c.status, d.c.payload, d.c.attempts.label("tried"), t.webhooks)
                 .join(t.webhooks, t.webhooks.c.id == d.c.webhook_id)
                 .where(d.c.id == delivery_id)
             )
@@ -140,7 +168,9 @@ async def attempt(
         await _record(db, delivery_id, number, "skipped", outcome)
         return outcome
     started = time.monotonic()
-    body = row.payload.encode()
+    body = (
+        row.payload.encode() if row.tried else await _completed(registry, delivery_id, row.payload)
+    )
     try:
         target = await hooks.check_endpoint(db, hook.endpoint)
     except InvalidInput as exc:
@@ -154,9 +184,12 @@ async def attempt(
             tls_cert=hook.tls_cert,
             seconds=TIMEOUT,
             max_response=MAX_RESPONSE,
+            proxies=await _proxies(db),
+            verify_tls=not hook.skip_tls_verification,
         )
     if answer.error is None:
         outcome, status = Outcome(Result.DELIVERED, answer.code), "delivered"
+        await hooks.succeeded(db, hook.id, utcnow())
     else:
         outcome = Outcome(Result.FAILED, answer.code, answer.error)
         status = "failed" if last_attempt else "waiting"
@@ -175,14 +208,23 @@ async def attempt(
 
 
 async def send_test(
-    db: Database, *, event_type: str, endpoint: str, tls_cert: str | None, secret: str | None
+    db: Database,
+    *,
+    event_type: str,
+    endpoint: str,
+    tls_cert: str | None,
+    secret: str | None,
+    public_url: str | None = None,
+    skip_tls_verification: bool = False,
 ) -> SampleOutcome:
-    """POST a sample payload now. A refused endpoint raises before anything is sent, with the
-    same answer whatever is (or is not) listening there."""
+    """POST DTR's sample payload of ``event_type`` now. A refused endpoint raises before
+    anything is sent, with the same answer whatever is (or is not) listening there."""
     hooks.validate_type(event_type)
     hooks.validate_cert(tls_cert)
     target = await hooks.check_endpoint(db, endpoint)
-    body = json.dumps(sample_payload(event_type, utcnow())).encode()
+    site = await site_settings.load(db)
+    sample = sample_payload(event_type, utcnow(), registry_host(public_url, site.dtr_host))
+    body = json.dumps(sample).encode()
     answer = await outbound.post(
         target,
         body,
@@ -190,8 +232,15 @@ async def send_test(
         tls_cert=tls_cert,
         seconds=TIMEOUT,
         max_response=MAX_RESPONSE,
+        proxies=await _proxies(db),
+        verify_tls=not skip_tls_verification,
     )
     return SampleOutcome(answer.code, answer.error or "", answer.error is None)
+
+
+async def _proxies(db: Database) -> outbound.Proxies:
+    site = await site_settings.load(db)
+    return outbound.Proxies(site.http_proxy, site.https_proxy, site.no_proxy)
 
 
 async def history(db: Database, webhook_id: str, limit: int = 100) -> list[Delivery]:

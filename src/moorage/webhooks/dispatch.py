@@ -29,6 +29,7 @@ from moorage.db import tables as t
 from moorage.db.engine import Connection, Database, as_utc, utcnow
 from moorage.events import store as events
 from moorage.queue import jobs
+from moorage.webhooks.facts import facts
 from moorage.webhooks.hooks import CURSOR, Webhook, ensure_cursor, row_webhook
 from moorage.webhooks.payloads import key_matches, payload, type_matches
 
@@ -86,9 +87,15 @@ async def dispatch_once(db: Database) -> int:
             for r in await conn.execute(select(t.webhooks).where(t.webhooks.c.active.is_(True)))
         ]
         for event in handled:
-            for hook in hooks:
-                if type_matches(hook.type, event.type) and key_matches(hook.key, event.repository):
-                    await enqueue(conn, hook, event.id, payload(event), now)
+            matching = [
+                hook
+                for hook in hooks
+                if type_matches(hook.type, event.type) and key_matches(hook.key, event.repository)
+            ]
+            if matching:  # what the payload needs beyond the event, read once per event
+                body = payload(event, await facts(conn, event))
+                for hook in matching:
+                    await enqueue(conn, hook, event.id, body, now)
         await conn.execute(
             update(t.event_cursors)
             .where(t.event_cursors.c.name == CURSOR)

@@ -2,10 +2,12 @@
 
 A hook belongs to its scope: a repository hook (``key`` ``ns/repo``) to its repository, a
 namespace hook (``ns``) to the namespace's account, both deleted with them; a global hook
-(``""``) to the registry. It is delivered only while its creator may still manage hooks on that
-scope (``manage_refusal``: system administrators for global and namespace hooks, administrators
-of the repository for its hooks, by ``auth.grants``' rules); otherwise delivery stops and the hook
-is marked inactive with the reason. Endpoints are checked by ``moorage.remote``'s guard against
+(``""``) to the registry. Who may manage hooks is DTR's rule (``manage_refusal``): system
+administrators any; administrators of a repository its hooks; administrators of a namespace (the
+user of a personal namespace, the owners of an organization, teams granted ``admin`` on it) its
+namespace hooks; global hooks only system administrators. A hook is delivered only while its
+creator still may manage it; otherwise delivery stops and the hook is marked inactive with the
+reason. Endpoints are checked by ``moorage.remote``'s guard against
 the site setting ``webhookAllowedNetworks`` when the hook is made or changed and at every
 delivery.
 
@@ -28,11 +30,11 @@ from moorage.auth.secretbox import SecretBox
 from moorage.db import site_settings
 from moorage.db import tables as t
 from moorage.db.engine import Connection, Database, as_utc, utcnow
-from moorage.errors import InvalidInput, NotFound
+from moorage.errors import InvalidInput, NoSuchAccount, NotFound
 from moorage.registry import repositories
 from moorage.remote import outbound
 from moorage.remote.addresses import parse_networks
-from moorage.webhooks.payloads import GLOBAL_TYPES, TYPES
+from moorage.webhooks.payloads import GLOBAL_TYPES, TYPE_ORDER, TYPES
 
 CURSOR = "webhooks"
 SETTING = "webhookAllowedNetworks"
@@ -55,6 +57,8 @@ class Webhook:
     created_by_id: int | None
     created_at: dt.datetime
     inactive_reason: str | None = None
+    skip_tls_verification: bool = False
+    last_successful_at: dt.datetime | None = None
 
 
 def row_webhook(row: Any) -> Webhook:
@@ -70,6 +74,10 @@ def row_webhook(row: Any) -> Webhook:
         created_by_id=row.created_by_id,
         created_at=as_utc(row.created_at),
         inactive_reason=row.inactive_reason,
+        skip_tls_verification=bool(row.skip_tls_verification),
+        last_successful_at=(
+            None if row.last_successful_at is None else as_utc(row.last_successful_at)
+        ),
     )
 
 
@@ -82,8 +90,14 @@ async def manage_refusal(db: Database, principal: Principal, key: str) -> str | 
         return None
     if principal.is_anonymous:
         return "sign in first"
+    if not key:
+        return "only system administrators may manage global webhooks"
     if "/" not in key:
-        return "only system administrators may manage global or namespace webhooks"
+        async with db.read() as conn:
+            level = await grants.namespace_level(conn, principal, key)
+        if level < Level.ADMIN:
+            return "only administrators of the namespace may manage its webhooks"
+        return None
     async with db.read() as conn:
         repo = await repositories.find(conn, key)
     facts = RepositoryFacts(
@@ -122,7 +136,9 @@ async def guard(db: Database) -> outbound.Guard:
 
 def validate_type(event_type: str) -> None:
     if event_type not in TYPES:
-        raise InvalidInput(f"unknown webhook type {event_type!r}", detail={"types": sorted(TYPES)})
+        raise InvalidInput(
+            f"unknown webhook type {event_type!r}", detail={"types": list(TYPE_ORDER)}
+        )
 
 
 def validate_cert(tls_cert: str | None) -> None:
@@ -162,7 +178,7 @@ async def _scope_ids(conn: Connection, key: str) -> tuple[int | None, int | None
         return (repo.id if repo else None), None
     account = await accounts.find(conn, key)
     if account is None:
-        raise InvalidInput(f"no namespace named {key!r}", detail={"key": key})
+        raise NoSuchAccount(f"no namespace named {key!r}", detail={"key": key})
     return None, account.id
 
 
@@ -176,6 +192,7 @@ async def create(
     tls_cert: str | None,
     secret: str | None,
     creator: Principal,
+    skip_tls_verification: bool = False,
 ) -> Webhook:
     validate_type(event_type)
     if event_type in GLOBAL_TYPES and key:
@@ -196,6 +213,7 @@ async def create(
                 tls_cert=tls_cert or None,
                 secret_sealed=box.seal(secret) if secret else None,
                 active=True,
+                skip_tls_verification=skip_tls_verification,
                 created_by=creator.name,
                 created_by_id=creator.account_id,
                 repository_id=repository_id,
@@ -206,6 +224,11 @@ async def create(
     return await get(db, webhook_id)
 
 
+async def namespace_exists(db: Database, namespace: str) -> bool:
+    async with db.read() as conn:
+        return await accounts.find(conn, namespace) is not None
+
+
 async def get(db: Database, webhook_id: str) -> Webhook:
     async with db.read() as conn:
         row = (await conn.execute(select(t.webhooks).where(t.webhooks.c.id == webhook_id))).first()
@@ -214,20 +237,47 @@ async def get(db: Database, webhook_id: str) -> Webhook:
     return row_webhook(row)
 
 
-async def listing(db: Database) -> list[Webhook]:
+async def listing(
+    db: Database,
+    *,
+    webhook_type: str | None = None,
+    key: str | None = None,
+    author_id: int | None = None,
+) -> list[Webhook]:
+    """Hooks, oldest first: of one type, on one ``key`` (a namespace's own hooks, not its
+    repositories'), made by one account, as asked."""
+    w = t.webhooks
+    query = select(w).order_by(w.c.created_at, w.c.id)
+    if webhook_type is not None:
+        query = query.where(w.c.type == webhook_type)
+    if key is not None:
+        query = query.where(w.c.key == key)
+    if author_id is not None:
+        query = query.where(w.c.created_by_id == author_id)
     async with db.read() as conn:
-        rows = await conn.execute(select(t.webhooks).order_by(t.webhooks.c.created_at))
-        return [row_webhook(r) for r in rows]
+        return [row_webhook(r) for r in await conn.execute(query)]
 
 
 async def modify(
-    db: Database, webhook_id: str, *, endpoint: str | None, active: bool | None
+    db: Database,
+    webhook_id: str,
+    *,
+    endpoint: str | None = None,
+    active: bool | None = None,
+    tls_cert: str | None = None,
+    skip_tls_verification: bool | None = None,
 ) -> Webhook:
+    """Change what is given (``tls_cert`` ``""`` removes the certificate)."""
     current = await get(db, webhook_id)
     values: dict[str, Any] = {}
     if endpoint is not None:
         await check_endpoint(db, endpoint)
         values["endpoint"] = endpoint
+    if tls_cert is not None:
+        validate_cert(tls_cert)
+        values["tls_cert"] = tls_cert or None
+    if skip_tls_verification is not None:
+        values["skip_tls_verification"] = skip_tls_verification
     if active is True and not current.active:
         why = await creator_refusal(db, current)
         if why is not None:
@@ -244,6 +294,14 @@ async def modify(
                 update(t.webhooks).where(t.webhooks.c.id == webhook_id).values(**values)
             )
     return await get(db, webhook_id)
+
+
+async def succeeded(db: Database, webhook_id: str, at: dt.datetime) -> None:
+    """DTR's ``lastSuccessfulAt``: a delivery was accepted at ``at``."""
+    async with db.write() as conn:
+        await conn.execute(
+            update(t.webhooks).where(t.webhooks.c.id == webhook_id).values(last_successful_at=at)
+        )
 
 
 async def deactivate(db: Database, webhook_id: str, reason: str) -> None:

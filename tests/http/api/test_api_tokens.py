@@ -18,7 +18,7 @@ async def _labels(inproc: InProcessApp, user: tuple[str, str]) -> list[str]:
     async with inproc.client(auth=user) as c:
         r = await c.get("/api/v0/api_tokens")
         assert r.status_code == 200, r.text
-        return sorted(x["tokenLabel"] for x in r.json()["apiTokens"])
+        return sorted(x["tokenLabel"] for x in r.json())
 
 
 async def _refresh_tokens(inproc: InProcessApp, user: tuple[str, str], count: int) -> list[str]:
@@ -68,24 +68,24 @@ async def test_usedbefore_selects_and_never_deletes_everything(inproc: InProcess
     async with inproc.client(auth=user) as c:
         # The reported call: nothing was used before 2000, so nothing goes.
         r = await c.delete("/api/v0/api_tokens?usedbefore=2000-01-01&generatedby=user")
-        assert r.status_code == 204
+        assert r.status_code == 200
         assert await _labels(inproc, user) == ["fresh", "old", "recent"]
         r = await c.delete(
             "/api/v0/api_tokens",
             params={"usedbefore": "2000-01-01T00:00:00Z", "generatedby": "auto"},
         )
-        assert r.status_code == 204
+        assert r.status_code == 200
         assert await _labels(inproc, user) == ["fresh", "old", "recent"]
         cutoff = (dt.datetime.now(dt.UTC) - dt.timedelta(days=30)).isoformat()
         r = await c.delete(
             "/api/v0/api_tokens", params={"usedbefore": cutoff, "generatedby": "user"}
         )
-        assert r.status_code == 204
+        assert r.status_code == 200
         assert await _labels(inproc, user) == ["fresh", "recent"]
         r = await c.delete(
             "/api/v0/api_tokens", params={"usedbefore": "2999-01-01", "generatedby": "user"}
         )
-        assert r.status_code == 204
+        assert r.status_code == 200
         assert await _labels(inproc, user) == []
 
 
@@ -103,7 +103,7 @@ async def test_a_filter_the_server_does_not_know_is_refused(inproc: InProcessApp
         ):
             r = await c.delete(f"/api/v0/api_tokens?{query}")
             assert r.status_code == 400, (query, r.text)
-            assert r.json()["errors"][0]["code"] == "INVALID_INPUT"
+            assert r.json()["errors"][0]["code"] == "INVALID_PARAMETERS"
     assert await _labels(inproc, user) == ["keep"]
 
 
@@ -113,7 +113,7 @@ async def test_generatedby_auto_ends_docker_logins_only(inproc: InProcessApp) ->
     first, second = await _refresh_tokens(inproc, user, 2)
     async with inproc.client(auth=user) as c:
         r = await c.delete("/api/v0/api_tokens")  # DTR's default: generatedby=auto
-        assert r.status_code == 204
+        assert r.status_code == 200
     assert not await _refresh_works(inproc, first)
     assert not await _refresh_works(inproc, second)
     assert await _labels(inproc, user) == ["ci"]
@@ -132,7 +132,7 @@ async def test_username_names_whose_tokens_go(inproc: InProcessApp) -> None:
         r = await admin.delete(
             "/api/v0/api_tokens", params={"username": "eve", "generatedby": "user"}
         )
-        assert r.status_code == 204
+        assert r.status_code == 200
     assert await _labels(inproc, eve) == []
     assert await _labels(inproc, dee) == ["dee-token"]
     # With an access token, one's own tokens are out of reach.

@@ -70,7 +70,7 @@ def cron(deadline: Any) -> dict[str, Any]:
 async def test_durations_and_seconds(inproc: InProcessApp, deadline: Any, seconds: int) -> None:
     async with inproc.client() as c:
         r = await c.post("/api/v0/crons", json=cron(deadline))
-        assert r.status_code == 201, r.text
+        assert r.status_code == 202, r.text
         assert r.json()["deadline"] == f"{seconds}s"
         assert (await c.get("/api/v0/crons/sleep")).json()["deadline"] == f"{seconds}s"
 
@@ -79,7 +79,7 @@ async def test_durations_and_seconds(inproc: InProcessApp, deadline: Any, second
 async def test_nothing_or_zero_is_no_deadline(inproc: InProcessApp, deadline: Any) -> None:
     async with inproc.client() as c:
         r = await c.post("/api/v0/crons", json=cron(deadline))
-        assert r.status_code == 201, r.text
+        assert r.status_code == 202, r.text
         assert r.json()["deadline"] == ""
 
 

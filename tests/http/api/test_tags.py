@@ -23,7 +23,8 @@ def test_tags_paged_in_name_order(api: httpx.Client, world: World) -> None:
     assert first["author"] == world.name("alice")
     assert first["hashMismatch"] is False and first["inNotary"] is False
     assert first["createdAt"].endswith("Z") and first["updatedAt"].endswith("Z")
-    assert "manifest" not in first
+    # DTR lists manifest as required: there without includeManifests too
+    assert first["manifest"]["digest"] == pushed["a"].digest
 
 
 def test_include_manifests_has_layers_and_dockerfile(api: httpx.Client, world: World) -> None:
@@ -47,6 +48,7 @@ def test_include_manifests_has_layers_and_dockerfile(api: httpx.Client, world: W
     lines = m["dockerfile"]
     assert [line["line"] for line in lines] == [h["created_by"] for h in HISTORY]
     assert [line["emptyLayer"] for line in lines] == [False, True, False, True]
+    assert [line["isEmpty"] for line in lines] == [False, True, False, True]
     assert lines[0]["layerDigest"] == pushed.layers[0][0]
     assert lines[2]["layerDigest"] == pushed.layers[1][0]
     assert lines[1]["layerDigest"] == "" and lines[3]["layerDigest"] == ""
@@ -76,7 +78,7 @@ def test_one_tag_and_manifest_list_platforms(api: httpx.Client, world: World) ->
     assert by_digest.status_code == 200 and by_digest.json()[0]["digest"] == single.digest
     missing = api.get(f"/api/v0/repositories/{repo}/tags/nope", auth=dave)
     assert missing.status_code == 404
-    assert missing.json()["errors"][0]["code"]
+    assert missing.json()["errors"][0]["code"] == "NO_SUCH_TAG"
 
 
 def test_delete_tag_needs_read_write(api: httpx.Client, world: World) -> None:

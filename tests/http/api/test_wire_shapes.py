@@ -21,25 +21,27 @@ ACCOUNT = {"id", "name", "fullName", "isOrg", "isAdmin", "isActive", "isImported
 TEAM = {"id", "orgID", "name", "description", "type"}
 TAG = {
     "name", "digest", "author", "updatedAt", "createdAt", "hashMismatch", "inNotary",
-    "vuln_summary",
+    "manifest", "mirroring", "promotion", "vuln_summary",
 }  # fmt: skip
 MANIFEST = {
     "digest", "mediaType", "configMediaType", "configDigest", "size", "createdAt", "os",
-    "architecture", "variant", "author", "labels", "layers", "dockerfile",
+    "osVersion", "architecture", "variant", "author", "labels", "layers", "dockerfile",
 }  # fmt: skip
-TOKEN = {"hashedToken", "tokenLabel", "isActive", "creationTime", "lastUsed", "generatedBy"}
+TOKEN = {
+    "hashedToken", "tokenLabel", "isActive", "createdAt", "lastUsed", "generatedBy", "creatorUa",
+}  # fmt: skip
 JOB = {
     "id", "retryFromID", "workerID", "status", "scheduledAt", "lastUpdated", "startedAt",
     "endedAt", "action", "retriesLeft", "retriesTotal", "attempt", "capacityMap", "parameters",
     "deadline", "stopTimeout", "cancelRequested", "cron", "error",
 }  # fmt: skip
 CRON = {
-    "action", "schedule", "retries", "capacityMap", "parameters", "deadline", "stopTimeout",
+    "id", "action", "schedule", "retries", "capacityMap", "parameters", "deadline", "stopTimeout",
     "nextRun", "lastJobID",
 }  # fmt: skip
 WEBHOOK = {
-    "id", "type", "key", "endpoint", "tlsCert", "authenticated", "inactive", "inactiveReason",
-    "createdBy", "createdAt",
+    "id", "type", "key", "endpoint", "authorID", "createdAt", "lastSuccessfulAt", "inactive",
+    "tlsCert", "skipTLSVerification", "authenticated", "inactiveReason", "createdBy",
 }  # fmt: skip
 
 
@@ -84,7 +86,17 @@ async def test_repositories_accounts_and_teams(inproc: InProcessApp) -> None:
         team_member = _ok(await c.put("/enzi/v0/accounts/acme/teams/devs/members/bob"))
         assert set(team_member) == {"member", "isAdmin"}
         accounts = _ok(await c.get("/enzi/v0/accounts"))
-        assert set(accounts) == {"accounts", "nextPageStart"} and accounts["nextPageStart"] == ""
+        assert (
+            set(accounts)
+            == {
+                "accounts",
+                "nextPageStart",
+                "usersCount",
+                "orgsCount",
+                "resourceCount",
+            }
+            and accounts["nextPageStart"] == ""
+        )
         found = _ok(await c.get("/api/v0/index/autocomplete", params={"query": "a"}))
         assert set(found) == {"accountResults", "repositoryResults"}
     async with inproc.client(auth=("bob", "bob-password-1")) as bob:
@@ -96,7 +108,7 @@ async def test_tags_manifests_events_and_tokens(inproc: InProcessApp) -> None:
     async with inproc.client() as c:
         await push_image(c, "admin/web", "v1")
         tags = _ok(await c.get("/api/v0/repositories/admin/web/tags"))
-        assert set(tags[0]) == TAG  # no manifest unless asked for
+        assert set(tags[0]) == TAG  # the manifest always (DTR requires it)
         _dates(tags[0]["createdAt"], tags[0]["updatedAt"])
         full = _ok(
             await c.get("/api/v0/repositories/admin/web/tags", params={"includeManifests": "true"})
@@ -112,22 +124,24 @@ async def test_tags_manifests_events_and_tokens(inproc: InProcessApp) -> None:
         assert set(one[0]) == TAG | {"manifest"}
         listed = _ok(await c.get("/api/v0/repositories/admin/web/manifests"))
         assert set(listed[0]) == {
-            "digest", "mediaType", "artifactType", "configDigest", "subject", "size",
-            "createdAt", "tags",
+            "digest", "mediaType", "configMediaType", "configDigest", "size", "createdAt", "os",
+            "osVersion", "architecture", "author", "dockerfile", "artifactType", "subject",
+            "tags",
         }  # fmt: skip
         assert listed[0]["tags"] == ["v1"]
         events = _ok(await c.get("/api/v0/events"))["events"]
         assert set(events[0]) == {
-            "id", "type", "publishedAt", "actor", "object", "target", "details",
+            "id", "type", "publishedAt", "actor", "actorType", "object", "repository", "target",
+            "details",
         }  # fmt: skip
-        assert set(events[0]["object"]) == {"type", "id"}
-        assert set(events[0]["target"]) == {"type", "id", "name"}
+        assert set(events[0]["object"]) == {"type", "id", "name", "content"}
+        assert set(events[0]["target"]) == {"type", "id", "name", "content"}
         _dates(*(e["publishedAt"] for e in events))
-        made = _ok(await c.post("/api/v0/api_tokens", json={"tokenLabel": "ci"}), 201)
-        assert set(made) == TOKEN | {"token"} and made["lastUsed"] is None
-        _dates(made["creationTime"])
+        made = _ok(await c.post("/api/v0/api_tokens", json={"tokenLabel": "ci"}), 200)
+        assert set(made) == TOKEN | {"token"} and made["lastUsed"] == "0001-01-01T00:00:00.000Z"
+        _dates(made["createdAt"])
         tokens = _ok(await c.get("/api/v0/api_tokens"))
-        assert set(tokens) == {"apiTokens"} and set(tokens["apiTokens"][0]) == TOKEN
+        assert isinstance(tokens, list) and set(tokens[0]) == TOKEN
 
 
 async def test_settings_webhooks_policies_and_jobs(inproc: InProcessApp) -> None:
@@ -137,7 +151,8 @@ async def test_settings_webhooks_policies_and_jobs(inproc: InProcessApp) -> None
             settings
         )
         allowed = {"webhookAllowedNetworks": ["127.0.0.0/8"]}
-        assert _ok(await c.post("/api/v0/meta/settings", json=allowed)) == {**settings, **allowed}
+        assert (await c.post("/api/v0/meta/settings", json=allowed)).status_code == 202
+        assert _ok(await c.get("/api/v0/meta/settings")) == {**settings, **allowed}
         _ok(await c.post("/api/v0/repositories/admin", json={"name": "hooked"}), 201)
         hook = _ok(
             await c.post(
@@ -168,13 +183,14 @@ async def test_settings_webhooks_policies_and_jobs(inproc: InProcessApp) -> None
         jobs = _ok(await c.get("/api/v0/jobs"))
         assert set(jobs) == {"jobs"} and set(jobs["jobs"][0]) == JOB
         cron = _ok(
-            await c.post("/api/v0/crons", json={"action": "sleep", "schedule": "0 3 * * *"}), 201
+            await c.post("/api/v0/crons", json={"action": "sleep", "schedule": "0 3 * * *"}), 202
         )
         assert set(cron) == CRON
         _dates(cron["nextRun"])
         assert set(_ok(await c.get("/api/v0/crons"))) == {"crons"}
         workers = _ok(await c.get("/api/v0/workers"))["workers"]
         assert workers and set(workers[0]) == {
-            "id", "status", "capacityMap", "running", "heartbeat", "upSince",
+            "id", "status", "capacityMap", "heartbeatExpiration", "running", "heartbeat",
+            "upSince",
         }  # fmt: skip
-        _dates(workers[0]["heartbeat"], workers[0]["upSince"])
+        _dates(workers[0]["heartbeat"], workers[0]["upSince"], workers[0]["heartbeatExpiration"])

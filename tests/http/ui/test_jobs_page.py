@@ -29,7 +29,7 @@ def registry(
 def test_jobs_page_lists_jobs_and_shows_their_logs(registry: ThreadedApp) -> None:
     with registry.client() as api, sign_in(registry, *ADMIN) as admin:
         r = api.post("/api/v0/crons", json={"action": "onlinegc", "schedule": "0 3 * * *"})
-        assert r.status_code == 201, r.text
+        assert r.status_code == 202, r.text
         queued = submit(api, "sleep", parameters={"seconds": 0.2})
         listing = admin.get("/jobs")
         assert listing.status_code == 200

@@ -86,7 +86,7 @@ async def test_pruning_and_gc_keep_immutable_tags(inproc: InProcessApp) -> None:
         r = await c.patch(f"/api/v0/repositories/{repo}", json={"tagLimit": 1})
         assert r.status_code == 200, r.text
         r = await c.post("/api/v0/meta/settings", json={"gcCollectUntaggedManifests": True})
-        assert r.status_code == 200, r.text
+        assert r.status_code == 202, r.text
     db = Database(inproc.settings.database_url)
     try:
         ctx = RegistryContext(db, FilesystemDriver(inproc.settings.storage_root), inproc.settings)

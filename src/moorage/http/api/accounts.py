@@ -34,7 +34,7 @@ from moorage.http.api.models.accounts import (
 )
 from moorage.http.authn import client_source
 from moorage.http.services import services
-from moorage.services.accounts import change_account, require_org_admin
+from moorage.services.accounts import change_account, require_org_admin, resolve_account
 
 router = APIRouter(tags=["accounts"])
 
@@ -109,20 +109,38 @@ async def list_accounts(
     page_size: PageSize = 10,
     start: str | None = None,
     limit: int | None = Query(None, ge=1, le=MAX_PAGE),
-    filter: str = Query("all", pattern="^(all|users|orgs)$"),
+    filter: str = Query(
+        "all",
+        pattern="^(all|users|orgs|admins|non-admins|active-users|inactive-users)$",
+    ),
 ) -> AccountPage:
     rows, nxt = await accounts.list_accounts(
         db, start=page_start or start, limit=limit or page_size, kind=filter
     )
     next_page(response, nxt)
+    users, orgs = await accounts.account_counts(db)
     return AccountPage(
-        accounts=[Account.seen_by(a, principal) for a in rows], next_page_start=nxt or ""
+        accounts=[await _counted(db, a, principal) for a in rows],
+        next_page_start=nxt or "",
+        users_count=users,
+        orgs_count=orgs,
+        resource_count=users + orgs,
     )
+
+
+async def _counted(db: Db, account: accounts.Account, principal: SignedIn) -> Account:
+    """The account as ``principal`` sees it, an organization with eNZi's counts."""
+    wire = Account.seen_by(account, principal)
+    if not account.is_org:
+        return wire
+    members, teams = await accounts.org_counts(db, account.id)
+    return wire.model_copy(update={"members_count": members, "teams_count": teams})
 
 
 @router.get("/accounts/{name}")
 async def get_account(name: str, db: Db, principal: SignedIn) -> Account:
-    return Account.seen_by(await accounts.get(db, name), principal)
+    """eNZi's ``{accountNameOrID}``: a name first, then an id."""
+    return await _counted(db, await resolve_account(db, name), principal)
 
 
 @router.patch("/accounts/{name}")

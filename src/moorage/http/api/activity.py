@@ -1,5 +1,11 @@
 """``/api/v0/events`` and ``/api/v0/repositories/{ns}/{repo}/events``: repository activity,
-newest first, limited to the repositories the caller may pull."""
+newest first, limited to the repositories the caller may pull.
+
+DTR's query parameters: ``pageStart`` (an event id, from ``X-Next-Page-Start``), ``pageSize``,
+``count`` (``X-Resource-Count``), ``publishedBefore`` / ``publishedAfter`` (RFC 3339),
+``actorId`` (the account's id or, Moorage's addition, its name), ``eventType``,
+``objectType`` and ``excludePull`` (DTR's on the repository route; Moorage reads it on both).
+A value that cannot be read is a 400 ``INVALID_PARAMETERS``."""
 
 from __future__ import annotations
 
@@ -7,10 +13,12 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from sqlalchemy.sql.elements import ColumnElement
 from starlette.responses import Response
 
-from moorage.auth import grants
-from moorage.errors import InvalidInput
+from moorage.auth import accounts, grants
+from moorage.db.engine import Database
+from moorage.errors import InvalidParameters
 from moorage.events import store as events
 from moorage.http.api.common import Caller, Db, PageSize, PageStart, next_page
 from moorage.http.api.models.events import EventList
@@ -18,23 +26,46 @@ from moorage.services.access import repository_level
 
 router = APIRouter(tags=["events"])
 
-PublishedBefore = Annotated[dt.datetime | None, Query(alias="publishedBefore")]
-PublishedAfter = Annotated[dt.datetime | None, Query(alias="publishedAfter")]
+PublishedBefore = Annotated[str | None, Query(alias="publishedBefore")]
+PublishedAfter = Annotated[str | None, Query(alias="publishedAfter")]
 ActorId = Annotated[str | None, Query(alias="actorId")]
 EventType = Annotated[list[str] | None, Query(alias="eventType")]
 ObjectType = Annotated[str | None, Query(alias="objectType")]
 ExcludePull = Annotated[bool, Query(alias="excludePull")]
+Count = Annotated[bool, Query()]
 
 
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    if value is None:
+def _when(name: str, value: str | None) -> dt.datetime | None:
+    if value is None or not value.strip():
         return None
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise InvalidParameters(
+            f"{name} must be a date-time such as 2024-01-31T00:00:00Z",
+            detail={name: value[:64]},
+        ) from exc
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
-def _filters(
-    before: dt.datetime | None,
-    after: dt.datetime | None,
+async def _actor(db: Database, actor_id: str | None) -> str | None:
+    """DTR's ``actorId`` names the account by id; Moorage reads a name too (the name wins)."""
+    if not actor_id:
+        return None
+    if actor_id == events.ANONYMOUS:
+        return actor_id
+    async with db.read() as conn:
+        found = await accounts.find(conn, actor_id)
+        if found is None and actor_id.isdigit() and len(actor_id) < 19:
+            found = await accounts.by_id(conn, int(actor_id))
+    return found.name if found is not None else actor_id
+
+
+async def _filters(
+    db: Database,
+    before: str | None,
+    after: str | None,
     actor: str | None,
     types: list[str] | None,
     object_type: str | None,
@@ -43,14 +74,14 @@ def _filters(
     wanted = {p.strip().upper() for v in types or [] for p in v.split(",") if p.strip()}
     unknown = wanted - events.EVENT_TYPES
     if unknown:
-        raise InvalidInput(
+        raise InvalidParameters(
             "unknown event type",
             detail={"eventType": sorted(unknown), "known": sorted(events.EVENT_TYPES)},
         )
     return events.EventFilter(
-        published_before=_utc(before),
-        published_after=_utc(after),
-        actor=actor or None,
+        published_before=_when("publishedBefore", before),
+        published_after=_when("publishedAfter", after),
+        actor=await _actor(db, actor),
         event_types=frozenset(wanted),
         object_type=object_type.upper() if object_type else None,
         exclude_pull=exclude_pull,
@@ -60,13 +91,36 @@ def _filters(
 def _start(value: str | None) -> int | None:
     if not value:
         return None
-    if not value.isdigit():
-        raise InvalidInput("pageStart is an event id", detail={"pageStart": value[:40]})
+    if not value.isdigit() or len(value) > 18:
+        raise InvalidParameters("pageStart is an event id", detail={"pageStart": value[:40]})
     return int(value)
 
 
-def _response(response: Response, rows: list[events.Event], nxt: int | None) -> EventList:
+async def _answer(
+    db: Database,
+    response: Response,
+    *,
+    visible: ColumnElement[bool] | None,
+    repository_id: int | None,
+    filters: events.EventFilter,
+    start: str | None,
+    limit: int,
+    count: bool,
+) -> EventList:
+    rows, nxt = await events.page(
+        db,
+        visible=visible,
+        repository_id=repository_id,
+        filters=filters,
+        start=_start(start),
+        limit=limit,
+    )
     next_page(response, str(nxt) if nxt is not None else None)
+    if count:
+        total = await events.count(
+            db, visible=visible, repository_id=repository_id, filters=filters
+        )
+        response.headers["X-Resource-Count"] = str(total)
     return EventList.of(rows)
 
 
@@ -83,19 +137,21 @@ async def list_events(
     event_type: EventType = None,
     object_type: ObjectType = None,
     exclude_pull: ExcludePull = False,
+    count: Count = False,
 ) -> EventList:
-    filters = _filters(
-        published_before, published_after, actor_id, event_type, object_type, exclude_pull
+    filters = await _filters(
+        db, published_before, published_after, actor_id, event_type, object_type, exclude_pull
     )
-    rows, nxt = await events.page(
+    return await _answer(
         db,
+        response,
         visible=None if principal.is_admin else grants.visible_repositories(principal),
         repository_id=None,
         filters=filters,
-        start=_start(page_start),
+        start=page_start,
         limit=page_size,
+        count=count,
     )
-    return _response(response, rows, nxt)
 
 
 @router.get("/repositories/{namespace}/{repo}/events")
@@ -113,17 +169,19 @@ async def repository_events(
     event_type: EventType = None,
     object_type: ObjectType = None,
     exclude_pull: ExcludePull = False,
+    count: Count = False,
 ) -> EventList:
     _, details = await repository_level(db, principal, f"{namespace}/{repo}")
-    filters = _filters(
-        published_before, published_after, actor_id, event_type, object_type, exclude_pull
+    filters = await _filters(
+        db, published_before, published_after, actor_id, event_type, object_type, exclude_pull
     )
-    rows, nxt = await events.page(
+    return await _answer(
         db,
+        response,
         visible=None,
         repository_id=details.id,
         filters=filters,
-        start=_start(page_start),
+        start=page_start,
         limit=page_size,
+        count=count,
     )
-    return _response(response, rows, nxt)

@@ -10,11 +10,16 @@ from moorage import __version__
 from moorage.errors import MoorageError
 from moorage.http.api import (
     accounts,
+    action_configs,
     activity,
     images,
     imagescan,
     jobs,
     ldap,
+    meta,
+    not_yet,
+    public_keys,
+    remote,
     repositories,
     sbom,
     scan_overrides,
@@ -63,6 +68,10 @@ def api_v0(slot: ServicesSlot) -> FastAPI:
     app.include_router(sbom.router)
     app.include_router(scansummary.router)
     app.include_router(scan_overrides.router)
+    app.include_router(meta.router)
+    app.include_router(action_configs.router)
+    app.include_router(remote.router)
+    app.include_router(not_yet.router)
     return app
 
 
@@ -70,4 +79,13 @@ def enzi_v0(slot: ServicesSlot) -> FastAPI:
     app = _app("Moorage accounts (enzi /enzi/v0)", slot)
     app.include_router(accounts.router)
     app.include_router(ldap.router)
+    app.include_router(public_keys.router)
+    return app
+
+
+def docker_v1(slot: ServicesSlot) -> FastAPI:
+    """``/v1/search``: what ``docker search <registry>/<term>`` calls on the registry's host;
+    the same answer as ``/api/v0/index/dockersearch``."""
+    app = _app("Moorage docker search (/v1)", slot)
+    app.add_api_route("/search", search.docker_search, methods=["GET"], tags=["search"])
     return app

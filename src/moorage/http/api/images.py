@@ -1,7 +1,9 @@
 """``/api/v0/repositories/{ns}/{repo}/tags`` and ``.../manifests``: what a repository holds.
 
 A page of tags carries each manifest's ``vuln_summary``: one more statement per page
-(``scanning.report_tags``), never one per tag."""
+(``scanning.report_tags``), never one per tag. Lists are paged as DTR's: ``pageStart`` /
+``pageSize``, ``X-Next-Page-Start`` for the next page, ``count=true`` adds
+``X-Resource-Count``."""
 
 from __future__ import annotations
 
@@ -11,9 +13,15 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from moorage.auth.levels import Level
-from moorage.errors import Denied, InvalidInput
+from moorage.errors import Denied, InvalidInput, ManifestUnknown, NoSuchManifest, NoSuchTag
 from moorage.http.api.common import Caller, Db, PageSize, PageStart, SignedIn, next_page
-from moorage.http.api.models.images import ManifestList, TagEntry, TagList, summarised_digest
+from moorage.http.api.models.images import (
+    ManifestFound,
+    ManifestList,
+    TagEntry,
+    TagList,
+    summarised_digest,
+)
 from moorage.http.services import services
 from moorage.oci.digest import is_digest
 from moorage.registry import browse, indexes, manifests
@@ -24,6 +32,7 @@ from moorage.services.access import repository_level
 router = APIRouter(tags=["tags"])
 
 IncludeManifests = Annotated[bool, Query(alias="includeManifests")]
+Count = Annotated[bool, Query()]
 
 
 def _ctx(request: Request) -> RegistryContext:
@@ -49,26 +58,29 @@ async def list_tags(
     principal: Caller,
     page_start: PageStart = None,
     page_size: PageSize = 10,
-    include_manifests: IncludeManifests = False,
+    include_manifests: IncludeManifests = True,
+    count: Count = False,
 ) -> TagList:
-    """A page of tags ordered by name; ``includeManifests=true`` adds each image's details."""
+    """A page of tags ordered by name, each with its image's details: DTR lists ``manifest``
+    as required, so it is there whatever ``includeManifests`` says (accepted, as DTR's)."""
+    del include_manifests  # the manifest is always sent (see above)
     name = f"{namespace}/{repo}"
     _, details = await repository_level(db, principal, name)
     ctx = _ctx(request)
     rows, nxt = await browse.tag_page(
-        ctx, details.id, start=page_start, limit=page_size, with_payload=include_manifests
+        ctx, details.id, start=page_start, limit=page_size, with_payload=True
     )
     out: list[TagEntry] = []
     configs = browse.ConfigCache(ctx)
     for row in rows:
-        manifest = None
-        if include_manifests:
-            assert row.payload is not None
-            manifest = await browse.image_details(
-                configs, row.digest, row.media_type, row.payload, row.created_at
-            )
+        assert row.payload is not None
+        manifest = await browse.image_details(
+            configs, row.digest, row.media_type, row.payload, row.created_at
+        )
         out.append((row, manifest))
     next_page(response, nxt)
+    if count:
+        response.headers["X-Resource-Count"] = str(await browse.tag_count(ctx, details.id))
     return await _tag_list(ctx, name, details.id, out)
 
 
@@ -98,7 +110,10 @@ async def get_tag(
             detail={"pageStart": page_start[:40]},
         )
     ctx = _ctx(request)
-    row = await browse.tag(ctx, details.id, reference)
+    try:
+        row = await browse.tag(ctx, details.id, reference)
+    except ManifestUnknown as exc:
+        raise NoSuchTag(f"{name} has no tag {reference[:128]!r}") from exc
     images, nxt = await indexes.platform_images(
         ctx,
         details.id,
@@ -121,7 +136,10 @@ async def delete_tag(
         raise Denied("deleting a tag needs read-write access")
     if is_digest(tag):
         raise InvalidInput("name a tag, not a digest")
-    await manifests.delete_reference(_ctx(request), name, tag, principal.name)
+    try:
+        await manifests.delete_reference(_ctx(request), name, tag, principal.name)
+    except ManifestUnknown as exc:
+        raise NoSuchTag(f"{name} has no tag {tag[:128]!r}") from exc
     return Response(status_code=204)
 
 
@@ -135,11 +153,41 @@ async def list_manifests(
     principal: Caller,
     page_start: PageStart = None,
     page_size: PageSize = 10,
+    count: Count = False,
 ) -> ManifestList:
-    """A page of the repository's manifests ordered by digest, with the tags naming each."""
+    """A page of the repository's manifests ordered by digest (DTR's ``responses.Manifest``),
+    with the tags naming each."""
     _, details = await repository_level(db, principal, f"{namespace}/{repo}")
     ctx = _ctx(request)
     rows, nxt = await browse.manifest_page(ctx, details.id, start=page_start, limit=page_size)
     tags = await browse.tags_of(ctx, details.id, [r.digest for r in rows])
+    configs = browse.ConfigCache(ctx)
+    found: list[ManifestFound] = []
+    for row in rows:
+        assert row.payload is not None
+        image = await browse.image_details(
+            configs, row.digest, row.media_type, row.payload, row.created_at
+        )
+        found.append((row, image))
     next_page(response, nxt)
-    return ManifestList.of(rows, tags)
+    if count:
+        response.headers["X-Resource-Count"] = str(await browse.manifest_count(ctx, details.id))
+    return ManifestList.of(found, tags)
+
+
+@router.delete("/repositories/{namespace}/{repo}/manifests/{reference}", status_code=204)
+async def delete_manifest(
+    namespace: str, repo: str, reference: str, request: Request, db: Db, principal: SignedIn
+) -> Response:
+    """DTR's (deprecated) manifest deletion: the manifest a digest names, with its tags."""
+    name = f"{namespace}/{repo}"
+    level, _ = await repository_level(db, principal, name)
+    if level < Level.READ_WRITE:
+        raise Denied("deleting a manifest needs read-write access")
+    if not is_digest(reference):
+        raise InvalidInput("name a manifest by its digest", detail={"reference": reference[:80]})
+    try:
+        await manifests.delete_reference(_ctx(request), name, reference, principal.name)
+    except ManifestUnknown as exc:
+        raise NoSuchManifest(f"{name} has no manifest {reference[:80]}") from exc
+    return Response(status_code=204)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
@@ -27,6 +29,8 @@ from moorage.registry import repositories
 from moorage.services.access import namespace_level, namespace_types, repository_level
 
 router = APIRouter(tags=["repositories"])
+# DTR's ``count=true``: the number of results of the whole list in ``X-Resource-Count``.
+WithCount = Annotated[bool, Query(alias="count")]
 
 
 class RepositorySettings(BaseModel):
@@ -73,15 +77,15 @@ async def list_repositories(
     response: Response,
     page_start: PageStart = None,
     page_size: PageSize = 10,
+    with_count: WithCount = False,
 ) -> RepositoryList:
+    visible = grants.visible_repositories(principal)
     rows, nxt = await repositories.page(
-        db,
-        visible=grants.visible_repositories(principal),
-        namespace=None,
-        start=page_start,
-        limit=page_size,
+        db, visible=visible, namespace=None, start=page_start, limit=page_size
     )
     next_page(response, nxt)
+    if with_count:
+        response.headers["X-Resource-Count"] = str(await repositories.count(db, visible=visible))
     return RepositoryList.of(rows, await namespace_types(db, {r.namespace for r in rows}))
 
 
@@ -93,10 +97,15 @@ async def list_namespace(
     response: Response,
     page_start: PageStart = None,
     page_size: PageSize = 10,
+    with_count: WithCount = False,
 ) -> RepositoryList:
+    visible = grants.visible_repositories(principal)
+    if with_count:
+        total = await repositories.count(db, visible=visible, namespace=namespace)
+        response.headers["X-Resource-Count"] = str(total)
     rows, nxt = await repositories.page(
         db,
-        visible=grants.visible_repositories(principal),
+        visible=visible,
         namespace=namespace,
         start=f"{namespace}/{page_start}" if page_start else None,
         limit=page_size,

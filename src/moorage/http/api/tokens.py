@@ -1,40 +1,54 @@
-"""``/api/v0/api_tokens``: access tokens usable as a password for docker login and the API.
+"""``/api/v0/api_tokens``: access tokens usable as a password for docker login and the API,
+as DTR 2.7 has them (Swagger tag ``api_tokens``).
+
+The list is a bare array of ``responses.APIToken``, paged (``pageStart`` is a hashed token,
+``X-Next-Page-Start`` the next one; ``count=true`` adds ``X-Resource-Count``), and holds both
+kinds DTR's ``generatedBy`` names: ``manual`` (access tokens users made) and ``auto`` (the
+refresh tokens docker logins made). ``POST`` answers 200 with ``responses.NewAPIToken``, the
+only answer that ever carries a secret; the deletes answer 200 (DTR's codes).
 
 Managing one's own tokens needs the password (Basic with the password, or the web UI signed in
 with it): an access token may not list, create, change or revoke tokens, so a leaked one
 cannot mint successors that outlive its revocation. System administrators manage other
-users' tokens (``?username=``) with any of their credentials."""
+users' tokens (``?username=``) with any of their credentials; nobody else sees them."""
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from moorage.auth import access_tokens, accounts
+from moorage.auth.access_tokens import NoSuchTokenOwner
 from moorage.auth.credentials import require_own_credentials
 from moorage.auth.levels import Principal
-from moorage.errors import Denied, InvalidInput
-from moorage.http.api.common import Db, SignedIn
-from moorage.http.api.models.tokens import ApiToken, ApiTokenList, NewApiToken
+from moorage.errors import Denied, InvalidInput, InvalidParameters, NoSuchAccount
+from moorage.http.api.common import Db, PageSize, PageStart, SignedIn, next_page
+from moorage.http.api.models.tokens import ApiToken, NewApiToken
 
-router = APIRouter(tags=["access tokens"])
+router = APIRouter(tags=["api_tokens"])
 
-# DTR's ``generatedby``: tokens a user made (access tokens) or tokens logins made by
-# themselves (the refresh tokens of docker logins).
-GENERATED_BY = {"user": (access_tokens.API,), "auto": (access_tokens.REFRESH,)}
+# DTR's ``generatedby`` (``user``: Moorage's earlier name for ``manual``, still read).
+GENERATED_BY = {**access_tokens.KINDS_MADE, "user": (access_tokens.API,)}
 MASS_DELETE_FILTERS = frozenset({"username", "usedbefore", "generatedby"})
+EVERY = access_tokens.EVERY_KIND
+Count = Annotated[bool, Query()]
 
 
 class NewToken(BaseModel):
+    """DTR's ``forms.CreateAPIToken``."""
+
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
 
     token_label: str = Field("", alias="tokenLabel")
 
 
 class TokenChanges(BaseModel):
+    """DTR's ``forms.UpdateAPIToken``."""
+
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
     token_label: str | None = Field(None, alias="tokenLabel")
@@ -53,7 +67,10 @@ async def _owner(db: Db, principal: Principal, username: str | None) -> accounts
     if name != principal.name and not principal.is_admin:
         raise Denied("only administrators may manage other users' tokens")
     assert name is not None
-    account = await accounts.get(db, name)
+    try:
+        account = await accounts.get(db, name)
+    except NoSuchAccount as exc:
+        raise NoSuchTokenOwner(f"no user {name!r}", detail=exc.detail) from exc
     if account.is_org:
         raise InvalidInput("organizations have no access tokens")
     _may_manage(principal, account.id)
@@ -61,7 +78,7 @@ async def _owner(db: Db, principal: Principal, username: str | None) -> accounts
 
 
 async def _own_token(db: Db, principal: Principal, hashed: str) -> access_tokens.TokenInfo:
-    info = await access_tokens.get(db, hashed)
+    info = await access_tokens.get(db, hashed, kinds=EVERY)
     if info.account_id != principal.account_id and not principal.is_admin:
         raise Denied("not your token")
     _may_manage(principal, info.account_id)
@@ -74,73 +91,122 @@ def parse_used_before(value: str) -> dt.datetime:
     try:
         when = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError as exc:
-        raise InvalidInput(
+        raise InvalidParameters(
             "usedbefore must be a date-time such as 2024-01-31T00:00:00Z",
             detail={"usedbefore": value[:64]},
         ) from exc
     return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
+def _user_agent(request: Request) -> str:
+    return request.headers.get("user-agent", "")
+
+
 @router.get("/api_tokens")
 async def list_tokens(
-    db: Db, principal: SignedIn, username: str | None = Query(None)
-) -> ApiTokenList:
+    db: Db,
+    principal: SignedIn,
+    response: Response,
+    username: str | None = Query(None),
+    page_start: PageStart = None,
+    page_size: PageSize = 10,
+    count: Count = False,
+) -> list[ApiToken]:
     owner = await _owner(db, principal, username)
-    found = await access_tokens.list_for(db, owner.id)
-    return ApiTokenList(api_tokens=[ApiToken.of(t) for t in found])
+    if page_start:
+        first = await access_tokens.list_for(db, owner.id, kinds=EVERY, start=page_start, limit=1)
+        if not first or first[0].hashed != page_start:
+            raise InvalidParameters(
+                "pageStart is not one of the user's tokens",
+                detail={"pageStart": page_start[:64]},
+            )
+    found = await access_tokens.list_for(
+        db, owner.id, kinds=EVERY, start=page_start or None, limit=page_size + 1
+    )
+    next_page(response, found[page_size].hashed if len(found) > page_size else None)
+    if count:
+        total = await access_tokens.count_for(db, owner.id, kinds=EVERY)
+        response.headers["X-Resource-Count"] = str(total)
+    return [ApiToken.of(t) for t in found[:page_size]]
 
 
-@router.post("/api_tokens", status_code=201)
+@router.post("/api_tokens")
 async def create_token(
-    body: NewToken, db: Db, principal: SignedIn, username: str | None = Query(None)
+    body: NewToken,
+    request: Request,
+    db: Db,
+    principal: SignedIn,
+    username: str | None = Query(None),
 ) -> NewApiToken:
     owner = await _owner(db, principal, username)
     token, hashed = await access_tokens.issue(
-        db, owner.id, kind=access_tokens.API, label=body.token_label
+        db,
+        owner.id,
+        kind=access_tokens.API,
+        label=body.token_label,
+        creator_ua=_user_agent(request),
     )
     made = ApiToken.of(await access_tokens.get(db, hashed))
     return NewApiToken(**dict(made), token=token)
 
 
-@router.delete("/api_tokens", status_code=204)
+@router.delete(
+    "/api_tokens",
+    response_class=Response,
+    responses={200: {"description": "deleted (no body, as DTR)"}},
+)
 async def delete_tokens(
     request: Request,
     db: Db,
     principal: SignedIn,
     username: str | None = Query(None),
     usedbefore: str | None = Query(None),
-    generatedby: str = Query("auto"),
+    generatedby: str = Query(access_tokens.AUTO),
 ) -> Response:
     """DTR's mass delete: the tokens of ``username`` (default: the caller) made the
-    ``generatedby`` way (``auto``, DTR's default: the refresh tokens of logins; ``user``: access
-    tokens) and, with ``usedbefore``, only those not used since then. Every filter selects;
-    one the server does not know is refused (400), never ignored."""
+    ``generatedby`` way (``auto``, DTR's default: the refresh tokens of logins; ``manual``:
+    access tokens) and, with ``usedbefore``, only those not used since then (a token never
+    used counts from its creation). Every filter selects; one the server does not know is
+    refused (400 INVALID_PARAMETERS), never ignored."""
     unknown = sorted(set(request.query_params) - MASS_DELETE_FILTERS)
     if unknown:
-        raise InvalidInput(
+        raise InvalidParameters(
             f"unknown filter {unknown[0]!r}: use username, usedbefore and generatedby",
             detail={"unknown": unknown[:10]},
         )
     kinds = GENERATED_BY.get(generatedby)
     if kinds is None:
-        raise InvalidInput(
-            "generatedby must be auto or user", detail={"generatedby": generatedby[:64]}
+        raise InvalidParameters(
+            "generatedby must be auto or manual", detail={"generatedby": generatedby[:64]}
         )
     used_before = parse_used_before(usedbefore) if usedbefore is not None else None
     owner = await _owner(db, principal, username)
     await access_tokens.revoke_matching(db, owner.id, kinds=kinds, used_before=used_before)
-    return Response(status_code=204)
+    return Response(status_code=200)
 
 
-@router.patch("/api_tokens/{hashed}")
-async def update_token(hashed: str, body: TokenChanges, db: Db, principal: SignedIn) -> ApiToken:
-    await _own_token(db, principal, hashed)
-    info = await access_tokens.modify(db, hashed, label=body.token_label, is_active=body.is_active)
+@router.get("/api_tokens/{hashedtoken}")
+async def get_token(hashedtoken: str, db: Db, principal: SignedIn) -> ApiToken:
+    return ApiToken.of(await _own_token(db, principal, hashedtoken))
+
+
+@router.patch("/api_tokens/{hashedtoken}")
+async def update_token(
+    hashedtoken: str, body: TokenChanges, db: Db, principal: SignedIn
+) -> ApiToken:
+    await _own_token(db, principal, hashedtoken)
+    info = await access_tokens.modify(
+        db, hashedtoken, label=body.token_label, is_active=body.is_active, kinds=EVERY
+    )
     return ApiToken.of(info)
 
 
-@router.delete("/api_tokens/{hashed}", status_code=204)
-async def delete_token(hashed: str, db: Db, principal: SignedIn) -> Response:
-    await _own_token(db, principal, hashed)
-    await access_tokens.revoke(db, hashed)
-    return Response(status_code=204)
+@router.delete(
+    "/api_tokens/{hashedtoken}",
+    response_class=Response,
+    responses={200: {"description": "deleted (no body, as DTR)"}},
+)
+async def delete_token(hashedtoken: str, db: Db, principal: SignedIn) -> Response:
+    await _own_token(db, principal, hashedtoken)
+    await access_tokens.revoke(db, hashedtoken)
+    return Response(status_code=200)

@@ -24,6 +24,7 @@ from urllib.parse import quote
 import httpx
 
 from moorage.config import Settings
+from moorage.db import site_settings
 from moorage.db.engine import Database
 from moorage.errors import MoorageError
 from moorage.remote import download, outbound
@@ -74,8 +75,11 @@ def _size(n: int) -> str:
     return f"{n / 1024 / 1024:.1f} MiB"
 
 
-async def fetch(settings: Settings, folder: Path, note: Note) -> list[Path]:
-    """Download every configured ecosystem's archive into ``folder``."""
+async def fetch(
+    settings: Settings, folder: Path, note: Note, proxies: outbound.Proxies | None = None
+) -> list[Path]:
+    """Download every configured ecosystem's archive into ``folder`` (through the site's
+    proxies, when given)."""
     paths: list[Path] = []
     for n, ecosystem in enumerate(settings.vulnerability_feed_ecosystems):
         url = archive_url(settings.vulnerability_feed_url, ecosystem)
@@ -83,7 +87,7 @@ async def fetch(settings: Settings, folder: Path, note: Note) -> list[Path]:
         await note(f"downloading {ecosystem}: {shown(url)}")
         path = folder / f"{n:03d}-{re.sub(r'[^A-Za-z0-9.]+', '-', ecosystem)}.zip"
         size = await download.get_to_file(
-            target, path, max_bytes=settings.vulnerability_db_max_archive_bytes
+            target, path, max_bytes=settings.vulnerability_db_max_archive_bytes, proxies=proxies
         )
         await note(f"downloaded {ecosystem}: {_size(size)}")
         paths.append(path)
@@ -113,7 +117,9 @@ async def update_online(
     folder = downloads_folder(settings)
     try:
         try:
-            paths = await fetch(settings, folder, note)
+            site = await site_settings.load(db)
+            proxies = outbound.Proxies(site.http_proxy, site.https_proxy, site.no_proxy)
+            paths = await fetch(settings, folder, note, proxies)
         except MoorageError as exc:
             await store.record_failure(db, None, source, exc.message)
             raise

@@ -21,6 +21,9 @@ class Account(WireModel):
     is_active: bool = Field(serialization_alias="isActive")
     is_imported: bool = Field(serialization_alias="isImported")
     email: str | None = optional()
+    # eNZi's counts of an organization (its GET and lists of accounts).
+    members_count: int | None = optional("membersCount")
+    teams_count: int | None = optional("teamsCount")
 
     @classmethod
     def of(cls, account: accounts.Account, *, with_email: bool = False) -> Account:
@@ -43,8 +46,13 @@ class Account(WireModel):
 
 
 class AccountPage(WireModel):
+    """eNZi's ``responses.Accounts``: the counts are of every account, whatever the filter."""
+
     accounts: list[Account]
     next_page_start: str = Field(serialization_alias="nextPageStart")
+    users_count: int = Field(0, serialization_alias="usersCount")
+    orgs_count: int = Field(0, serialization_alias="orgsCount")
+    resource_count: int = Field(0, serialization_alias="resourceCount")
 
 
 class Team(WireModel):
@@ -82,3 +90,41 @@ class TeamMember(WireModel):
 
 class TeamMemberList(WireModel):
     members: list[TeamMember]
+
+
+class Certificate(WireModel):
+    """eNZi's ``responses.Certificate``."""
+
+    label: str
+    cert: str
+
+
+class AccountPublicKey(WireModel):
+    """eNZi's ``responses.AccountPublicKey``: ``id`` is the SHA-256 of the key's DER bytes."""
+
+    id: str
+    account_id: str = Field(serialization_alias="accountID")
+    public_key: str = Field(serialization_alias="publicKey")
+    label: str
+    certificates: list[Certificate]
+
+
+class AccountPublicKeys(WireModel):
+    """eNZi's ``responses.AccountPublicKeys`` (``nextPageStart`` empty on the last page)."""
+
+    account_public_keys: list[AccountPublicKey] = Field(serialization_alias="accountPublicKeys")
+    next_page_start: str = Field(serialization_alias="nextPageStart")
+
+
+class MemberOrg(WireModel):
+    """eNZi's ``responses.MemberOrg``."""
+
+    org: Account
+    is_admin: bool = Field(serialization_alias="isAdmin")
+
+
+class MemberOrgs(WireModel):
+    """eNZi's ``responses.MemberOrgs`` (one page: ``nextPageStart`` is empty)."""
+
+    member_orgs: list[MemberOrg] = Field(serialization_alias="memberOrgs")
+    next_page_start: str = Field("", serialization_alias="nextPageStart")

@@ -39,13 +39,18 @@ class Layer(WireModel):
 
 
 class DockerfileLine(WireModel):
-    """A line of the image's history (``comment`` only when it has one)."""
+    """A line of the image's history: DTR's ``responses.DockerfileLine`` (``isEmpty``, the
+    layer's ``mediaType`` and ``urls``) with Moorage's ``created``, ``emptyLayer`` (the same as
+    ``isEmpty``, kept for older clients) and ``comment`` (only when it has one)."""
 
     line: str
     created: str
+    is_empty: bool = Field(serialization_alias="isEmpty")
     empty_layer: bool = Field(serialization_alias="emptyLayer")
     layer_digest: str = Field(serialization_alias="layerDigest")
     size: int
+    media_type: str = Field(serialization_alias="mediaType")
+    urls: list[str]
     comment: str | None = optional()
 
     @staticmethod
@@ -53,9 +58,12 @@ class DockerfileLine(WireModel):
         return {
             "line": line.line,
             "created": line.created,
+            "is_empty": line.empty_layer,
             "empty_layer": line.empty_layer,
             "layer_digest": line.layer_digest,
             "size": line.size,
+            "media_type": line.media_type,
+            "urls": list(line.urls),
             "comment": line.comment or None,
         }
 
@@ -70,6 +78,7 @@ class Manifest(WireModel):
     size: int
     created_at: Timestamp = Field(serialization_alias="createdAt")
     os: str
+    os_version: str = Field(serialization_alias="osVersion")
     architecture: str
     variant: str
     author: str
@@ -90,6 +99,7 @@ class Manifest(WireModel):
             "size": image.size,
             "created_at": image.created_at,
             "os": image.os,
+            "os_version": image.os_version,
             "architecture": image.architecture,
             "variant": image.variant,
             "author": image.author,
@@ -132,8 +142,9 @@ def vuln_summary(
 
 
 class Tag(WireModel):
-    """A tag; ``manifest`` only when asked for (``includeManifests``) or on a single tag;
-    ``vuln_summary`` always (``status`` ``not_scanned`` and zero counts before any scan)."""
+    """A tag: DTR's ``responses.Tag``. ``manifest`` always (DTR requires it); ``vuln_summary``
+    always (``status`` ``not_scanned`` and zero counts before any scan); ``mirroring`` and
+    ``promotion`` ``null`` (Go's nil pointer: Moorage neither mirrors nor promotes yet)."""
 
     name: str
     digest: str
@@ -142,12 +153,14 @@ class Tag(WireModel):
     created_at: Timestamp = Field(serialization_alias="createdAt")
     hash_mismatch: bool = Field(default=False, serialization_alias="hashMismatch")
     in_notary: bool = Field(default=False, serialization_alias="inNotary")
-    manifest: Manifest | None = optional()
+    manifest: Manifest
+    mirroring: None = None
+    promotion: None = None
     vuln_summary: OldScanSummary
 
     @staticmethod
     def fields(
-        repository: str, row: browse.TagRow, image: browse.ImageDetails | None, scan: TagScan
+        repository: str, row: browse.TagRow, image: browse.ImageDetails, scan: TagScan
     ) -> dict[str, Any]:
         return {
             "name": row.name,
@@ -155,17 +168,17 @@ class Tag(WireModel):
             "author": row.pushed_by or "",
             "updated_at": row.updated_at,
             "created_at": row.created_at,
-            "manifest": None if image is None else Manifest.fields(image),
+            "manifest": Manifest.fields(image),
             "vuln_summary": vuln_summary(repository, row, image, scan),
         }
 
 
-TagEntry = tuple[browse.TagRow, browse.ImageDetails | None]
+TagEntry = tuple[browse.TagRow, browse.ImageDetails]
 
 
-def summarised_digest(row: browse.TagRow, image: browse.ImageDetails | None) -> str:
-    """The manifest whose scan a tag entry shows: the platform's image, else the tag's."""
-    return image.digest if image is not None else row.digest
+def summarised_digest(row: browse.TagRow, image: browse.ImageDetails) -> str:
+    """The manifest whose scan a tag entry shows: the image's (a platform's, or the tag's own)."""
+    return image.digest
 
 
 class TagList(RootModel[list[Tag]]):
@@ -183,34 +196,75 @@ class TagList(RootModel[list[Tag]]):
 
 
 class ManifestEntry(WireModel):
-    """One entry of a repository's manifest list, with the tags naming it."""
+    """One entry of a repository's manifest list: DTR's ``responses.Manifest`` (``size`` the
+    manifest document's, as before) with Moorage's ``tags`` naming it, ``artifactType`` and
+    ``subject`` (empty when none)."""
 
     digest: str
     media_type: str = Field(serialization_alias="mediaType")
-    artifact_type: str = Field(serialization_alias="artifactType")
+    config_media_type: str = Field(serialization_alias="configMediaType")
     config_digest: str = Field(serialization_alias="configDigest")
-    subject: str
     size: int
     created_at: Timestamp = Field(serialization_alias="createdAt")
+    os: str
+    os_version: str = Field(serialization_alias="osVersion")
+    architecture: str
+    author: str
+    dockerfile: list[DockerfileLine]
+    artifact_type: str = Field(serialization_alias="artifactType")
+    subject: str
     tags: list[str]
 
     @staticmethod
-    def fields(row: browse.ManifestRow, tags: list[str]) -> dict[str, Any]:
+    def fields(
+        row: browse.ManifestRow, image: browse.ImageDetails, tags: list[str]
+    ) -> dict[str, Any]:
         return {
             "digest": row.digest,
             "media_type": row.media_type,
-            "artifact_type": row.artifact_type or "",
+            "config_media_type": image.config_media_type,
             "config_digest": row.config_digest or "",
-            "subject": row.subject or "",
             "size": row.size,
             "created_at": row.created_at,
+            "os": image.os,
+            "os_version": image.os_version,
+            "architecture": image.architecture,
+            "author": image.author,
+            "dockerfile": [DockerfileLine.fields(line) for line in image.dockerfile],
+            "artifact_type": row.artifact_type or "",
+            "subject": row.subject or "",
             "tags": tags,
         }
+
+
+ManifestFound = tuple[browse.ManifestRow, browse.ImageDetails]
 
 
 class ManifestList(RootModel[list[ManifestEntry]]):
     """A page of a repository's manifests (a bare array)."""
 
     @classmethod
-    def of(cls, found: list[browse.ManifestRow], tags: dict[str, list[str]]) -> ManifestList:
-        return cls.model_validate([ManifestEntry.fields(r, tags.get(r.digest, [])) for r in found])
+    def of(cls, found: list[ManifestFound], tags: dict[str, list[str]]) -> ManifestList:
+        return cls.model_validate(
+            [ManifestEntry.fields(r, image, tags.get(r.digest, [])) for r, image in found]
+        )
+
+
+class DockerRepository(WireModel):
+    """One ``docker search`` result (DTR's ``responses.DockerRepository``): no stars, no
+    official or trusted images in a private registry."""
+
+    name: str
+    description: str
+    star_count: int = 0
+    is_official: bool = False
+    is_trusted: bool = False
+
+
+class DockerSearch(WireModel):
+    """``/api/v0/index/dockersearch``: DTR's ``responses.DockerSearch`` (the Docker CLI reads
+    ``results``)."""
+
+    num_results: int
+    query: str
+    results: list[DockerRepository]

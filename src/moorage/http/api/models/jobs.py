@@ -1,13 +1,19 @@
-"""DTR's jobrunner objects: jobs, their log lines, crons and workers."""
+"""DTR's jobrunner objects: jobs, their log lines, crons, workers and action configs.
+
+An object's ``action`` is the name it was submitted with (DTR's ``gc`` stays ``gc``, though
+Moorage's ``onlinegc`` runs it); a job's ``capacityMap`` is the one unit of its (Moorage) action's
+capacity it takes on a worker, and a worker's is how many jobs of each action it runs at once.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from pydantic import Field
 
 from moorage.http.api.models.wire import Timestamp, WireModel
-from moorage.queue import crons, job_logs, jobs, workers
+from moorage.queue import action_configs, crons, job_logs, jobs, workers
 
 
 def go_duration(seconds: int | None) -> str:
@@ -49,11 +55,11 @@ class Job(WireModel):
             last_updated=job.updated_at,
             started_at=job.started_at,
             ended_at=job.ended_at,
-            action=job.action,
+            action=job.name,
             retries_left=max(0, job.max_attempts - job.attempt),
             retries_total=job.max_attempts - 1,
             attempt=job.attempt,
-            capacity_map={},
+            capacity_map={job.action: 1},
             parameters=job.parameters,
             deadline=go_duration(job.deadline_seconds),
             stop_timeout="",
@@ -79,6 +85,7 @@ class JobLogLine(WireModel):
 
 
 class Cron(WireModel):
+    id: str
     action: str
     schedule: str
     retries: int
@@ -92,7 +99,8 @@ class Cron(WireModel):
     @classmethod
     def of(cls, cron: crons.Cron) -> Cron:
         return cls(
-            action=cron.action,
+            id=cron.id,
+            action=cron.name,
             schedule=cron.schedule,
             retries=cron.retries,
             capacity_map={},
@@ -109,19 +117,24 @@ class CronList(WireModel):
 
 
 class Worker(WireModel):
+    """DTR's worker (``status`` ``running``, ``stopped`` or ``dead``), plus its running jobs'
+    count and its last heartbeat and start."""
+
     id: str
     status: str
     capacity_map: dict[str, int] = Field(serialization_alias="capacityMap")
+    heartbeat_expiration: Timestamp = Field(serialization_alias="heartbeatExpiration")
     running: int
     heartbeat: Timestamp
     up_since: Timestamp = Field(serialization_alias="upSince")
 
     @classmethod
-    def of(cls, worker: workers.Worker) -> Worker:
+    def of(cls, worker: workers.Worker, actions: list[str], stale_after: dt.timedelta) -> Worker:
         return cls(
             id=worker.id,
             status=worker.status,
-            capacity_map={"any": worker.capacity},
+            capacity_map=workers.effective(worker.capacity, actions, worker.limits),
+            heartbeat_expiration=worker.heartbeat_at + stale_after,
             running=worker.running,
             heartbeat=worker.heartbeat_at,
             up_since=worker.started_at,
@@ -130,3 +143,17 @@ class Worker(WireModel):
 
 class WorkerList(WireModel):
     workers: list[Worker]
+
+
+class ActionConfig(WireModel):
+    id: str
+    action: str
+    parameters: dict[str, Any]
+
+    @classmethod
+    def of(cls, config: action_configs.ActionConfig) -> ActionConfig:
+        return cls(id=config.id, action=config.name, parameters=config.parameters)
+
+
+class ActionConfigList(WireModel):
+    action_configs: list[ActionConfig] = Field(serialization_alias="actionConfigs")

@@ -11,20 +11,27 @@ from moorage.http.api.models.wire import Timestamp, WireModel
 from moorage.registry import pruning
 from moorage.webhooks import delivery, hooks
 
+# DTR's zero time: what it sends for a hook never delivered (Go's zero ``time.Time``).
+NEVER = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
+
 
 class Webhook(WireModel):
-    """A hook; ``authenticated`` says whether an HMAC secret is set (never the secret)."""
+    """DTR's ``responses.Webhook``. Moorage adds ``authenticated`` (an HMAC secret is set; the
+    secret is never sent), ``inactiveReason`` and ``createdBy`` (the author's name)."""
 
     id: str
     type: str
     key: str
     endpoint: str
-    tls_cert: str = Field(serialization_alias="tlsCert")
-    authenticated: bool
+    author_id: str = Field(serialization_alias="authorID")
+    created_at: Timestamp = Field(serialization_alias="createdAt")
+    last_successful_at: Timestamp = Field(serialization_alias="lastSuccessfulAt")
     inactive: bool
+    tls_cert: str = Field(serialization_alias="tlsCert")
+    skip_tls_verification: bool = Field(serialization_alias="skipTLSVerification")
+    authenticated: bool
     inactive_reason: str = Field(serialization_alias="inactiveReason")
     created_by: str = Field(serialization_alias="createdBy")
-    created_at: Timestamp = Field(serialization_alias="createdAt")
 
     @classmethod
     def of(cls, hook: hooks.Webhook) -> Webhook:
@@ -33,12 +40,15 @@ class Webhook(WireModel):
             type=hook.type,
             key=hook.key,
             endpoint=hook.endpoint,
-            tls_cert=hook.tls_cert or "",
-            authenticated=hook.secret_sealed is not None,
+            author_id="" if hook.created_by_id is None else str(hook.created_by_id),
+            created_at=hook.created_at,
+            last_successful_at=hook.last_successful_at or NEVER,
             inactive=not hook.active,
+            tls_cert=hook.tls_cert or "",
+            skip_tls_verification=hook.skip_tls_verification,
+            authenticated=hook.secret_sealed is not None,
             inactive_reason="" if hook.active else (hook.inactive_reason or ""),
             created_by=hook.created_by or "",
-            created_at=hook.created_at,
         )
 
 

@@ -17,7 +17,8 @@ from moorage.http.authn import client_source
 from moorage.http.headers import error_headers
 from moorage.http.services import services
 from moorage.http.ui import sessions
-from moorage.http.ui.render import COOKIE, Viewer, db_of, render, secure, see_other
+from moorage.http.ui.pages.signin import set_session_cookie
+from moorage.http.ui.render import Viewer, db_of, render, see_other
 from moorage.services.accounts import change_account
 
 
@@ -53,15 +54,7 @@ async def account(request: Request, viewer: Viewer) -> Response:
             # Every session of the account has ended; this browser starts a new one.
             session_id, _ = await sessions.create(db_of(request), viewer.principal)
             done = see_other("/account?saved=1")
-            done.set_cookie(
-                COOKIE,
-                session_id,
-                max_age=int(sessions.LIFETIME.total_seconds()),
-                path="/",
-                secure=secure(request),
-                httponly=True,
-                samesite="lax",
-            )
+            await set_session_cookie(request, done, session_id)
             return done
     response = render(
         request,

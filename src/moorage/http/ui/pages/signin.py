@@ -9,6 +9,7 @@ from importlib import resources
 from starlette.requests import Request
 from starlette.responses import Response
 
+from moorage.db import site_settings
 from moorage.errors import SignInThrottled, Unauthorized
 from moorage.http.authn import client_source
 from moorage.http.headers import error_headers
@@ -27,6 +28,23 @@ from moorage.http.ui.render import (
     see_other,
     session_viewer,
 )
+
+
+async def set_session_cookie(request: Request, response: Response, session_id: str) -> None:
+    """The session cookie: random id, HttpOnly, SameSite=Lax, Secure over TLS; kept for the
+    session's lifetime, or, with the site setting ``disablePersistentCookies``, a browser
+    session cookie (no Max-Age, no Expires: gone when the browser closes)."""
+    persistent = not (await site_settings.load(db_of(request))).disable_persistent_cookies
+    response.set_cookie(
+        COOKIE,
+        session_id,
+        max_age=int(sessions.LIFETIME.total_seconds()) if persistent else None,
+        path="/",
+        secure=secure(request),
+        httponly=True,
+        samesite="lax",
+    )
+
 
 _CSS = (resources.files("moorage.http.ui") / "static" / "ui.css").read_bytes()
 
@@ -89,15 +107,7 @@ async def login(request: Request) -> Response:
         await sessions.end(db_of(request), previous.id_hash)
     session_id, _ = await sessions.create(db_of(request), principal)
     redirect = see_other(next_url)
-    redirect.set_cookie(
-        COOKIE,
-        session_id,
-        max_age=int(sessions.LIFETIME.total_seconds()),
-        path="/",
-        secure=secure(request),
-        httponly=True,
-        samesite="lax",
-    )
+    await set_session_cookie(request, redirect, session_id)
     redirect.delete_cookie(LOGIN_COOKIE, path="/login")
     return redirect
 

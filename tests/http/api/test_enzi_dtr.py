@@ -1,0 +1,105 @@
+"""``/enzi/v0/accounts`` as eNZi (UCP 3.1) has it: ``responses.Account`` with an organization's
+``membersCount``/``teamsCount``, ``responses.Accounts`` with its page totals, eNZi's ``filter``
+values, and an account looked up by name or by ID (a name never taken for an ID)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.auth.creds_helpers import new_user
+from tests.http.api.dtr_schema import assert_matches
+from tests.inprocess import InProcessApp
+
+BASE = "/enzi/v0/accounts"
+# A user has no members or teams: Moorage sends the counts for organizations only.
+USER_LEAVES_OUT = {"membersCount", "teamsCount"}
+
+
+def _ok(r: httpx.Response, status: int = 200) -> Any:
+    assert r.status_code == status, r.text
+    return r.json()
+
+
+async def test_an_organization_has_enzis_counts_and_is_found_by_id(inproc: InProcessApp) -> None:
+    await new_user(inproc, "cnt-a")
+    await new_user(inproc, "cnt-b")
+    async with inproc.client() as c:
+        org = _ok(await c.post(BASE, json={"name": "cntorg", "isOrg": True}), 201)
+        _ok(await c.put(f"{BASE}/cntorg/members/cnt-a"))
+        _ok(await c.put(f"{BASE}/cntorg/members/cnt-b"))
+        _ok(await c.post(f"{BASE}/cntorg/teams", json={"name": "devs"}), 201)
+        got = _ok(await c.get(f"{BASE}/cntorg"))
+        assert_matches(got, "responses.Account")
+        assert (got["membersCount"], got["teamsCount"]) == (2, 1)
+        by_id = _ok(await c.get(f"{BASE}/{org['id']}"))
+        assert by_id["name"] == "cntorg" and by_id["membersCount"] == 2
+        user = _ok(await c.get(f"{BASE}/cnt-a"))
+        assert_matches(user, "responses.Account", leave_out=USER_LEAVES_OUT)
+        r = await c.get(f"{BASE}/987654321")
+        assert r.status_code == 404 and r.json()["errors"][0]["code"] == "NO_SUCH_ACCOUNT"
+
+
+async def test_a_name_made_of_digits_is_a_name_first(inproc: InProcessApp) -> None:
+    await new_user(inproc, "digit-holder")
+    async with inproc.client() as c:
+        holder = _ok(await c.get(f"{BASE}/digit-holder"))
+    await new_user(inproc, holder["id"])
+    async with inproc.client() as c:
+        got = _ok(await c.get(f"{BASE}/{holder['id']}"))
+    assert got["name"] == holder["id"] and got["id"] != holder["id"]
+
+
+async def test_the_accounts_page_has_enzis_totals_and_filters(inproc: InProcessApp) -> None:
+    await new_user(inproc, "flt-admin", admin=True)
+    await new_user(inproc, "flt-user")
+    async with inproc.client() as c:
+        _ok(await c.post(BASE, json={"name": "fltorg", "isOrg": True}), 201)
+        _ok(await c.patch(f"{BASE}/flt-user", json={"isActive": False}))
+        page = _ok(await c.get(BASE, params={"limit": 1000}))
+        # Users have no counts (USER_LEAVES_OUT); the organizations are checked in full below.
+        assert_matches(
+            page,
+            "responses.Accounts",
+            leave_out={"accounts.membersCount", "accounts.teamsCount"},
+        )
+        users = [a for a in page["accounts"] if not a["isOrg"]]
+        orgs = [a for a in page["accounts"] if a["isOrg"]]
+        assert (page["usersCount"], page["orgsCount"]) == (len(users), len(orgs))
+        assert page["resourceCount"] == len(page["accounts"])
+        for org in orgs:
+            assert_matches(org, "responses.Account")
+
+        def names(filter_: str) -> set[str]:
+            return {a["name"] for a in page_of(filter_)["accounts"]}
+
+        pages: dict[str, Any] = {}
+        for f in ("admins", "non-admins", "active-users", "inactive-users", "users", "orgs"):
+            pages[f] = _ok(await c.get(BASE, params={"filter": f, "limit": 1000}))
+
+        def page_of(filter_: str) -> Any:
+            return pages[filter_]
+
+        assert "flt-admin" in names("admins") and "flt-user" not in names("admins")
+        assert "flt-user" in names("non-admins") and "flt-admin" not in names("non-admins")
+        assert "flt-user" in names("inactive-users") and "flt-user" not in names("active-users")
+        assert "fltorg" not in names("admins") | names("non-admins") | names("inactive-users")
+        assert names("orgs") == {o["name"] for o in orgs}
+        # The totals do not depend on the filter (eNZi: "not considering any filters").
+        assert pages["admins"]["usersCount"] == page["usersCount"]
+        r = await c.get(BASE, params={"filter": "everyone"})
+        assert r.status_code == 400 and r.json()["errors"][0]["code"], r.text
+
+
+async def test_only_signed_in_users_list_or_look_up_accounts(inproc: InProcessApp) -> None:
+    await new_user(inproc, "lookup-target")
+    async with inproc.client() as c:
+        target = _ok(await c.get(f"{BASE}/lookup-target"))
+    async with inproc.client(auth=None) as c:
+        assert (await c.get(BASE)).status_code == 401
+        assert (await c.get(f"{BASE}/{target['id']}")).status_code == 401
+    other = await new_user(inproc, "lookup-other")
+    async with inproc.client(auth=other) as c:
+        seen = _ok(await c.get(f"{BASE}/{target['id']}"))
+    assert seen["name"] == "lookup-target" and "email" not in seen  # no e-mail for others

@@ -1,0 +1,201 @@
+"""Tags and manifests as DTR 2.7's ``responses.Tag`` / ``ListTag`` / ``Manifest`` /
+``DockerfileLine`` (``dtr_definitions/tags.json``), their paging headers and deletion."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import httpx
+
+from tests.auth.world import World, digest_of
+from tests.http.api.dtr_schema import assert_matches
+from tests.http.api.images import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, push_image
+
+# responses.Tag's components/licenses: scanning.report_tags gives the tag list no component
+# or license inventory yet (only the vulnerability counts of vuln_summary).
+TAG_LEFT_OUT = {"components", "licenses"}
+# vuln_summary is DTR's flat summary on a tag: layer_details only on the scan summary routes.
+SUMMARY_LEFT_OUT = {"vuln_summary.layer_details"}
+
+
+def _windows_image(api: httpx.Client, repo: str, tag: str, auth: tuple[str, str] | None) -> str:
+    """An image whose config has ``os.version`` and whose layer names ``urls``."""
+
+    def blob(data: bytes) -> str:
+        r = api.post(
+            f"/v2/{repo}/blobs/uploads/",
+            params={"digest": digest_of(data)},
+            content=data,
+            auth=auth,
+        )
+        assert r.status_code == 201, r.text
+        return digest_of(data)
+
+    layer = uuid.uuid4().bytes * 16
+    config = json.dumps(
+        {
+            "os": "windows",
+            "os.version": "10.0.17763.1879",
+            "architecture": "amd64",
+            "rootfs": {"type": "layers", "diff_ids": [digest_of(layer)]},
+            "history": [{"created_by": "Apply image 10.0.17763.1879"}],
+        }
+    ).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": blob(config), "size": len(config)},
+            "layers": [
+                {
+                    "mediaType": OCI_LAYER,
+                    "digest": blob(layer),
+                    "size": len(layer),
+                    "urls": ["https://example.com/layer.tgz"],
+                }
+            ],
+        }
+    ).encode()
+    r = api.put(
+        f"/v2/{repo}/manifests/{tag}",
+        content=manifest,
+        headers={"Content-Type": OCI_MANIFEST},
+        auth=auth,
+    )
+    assert r.status_code == 201, r.text
+    return digest_of(manifest)
+
+
+def test_tag_list_is_dtrs_list_tag_with_manifest_always(api: httpx.Client, world: World) -> None:
+    repo = f"{world.org}/public-repo"
+    pushed = push_image(api, repo, "v1", world.admin)
+    for params in ({}, {"includeManifests": "false"}, {"includeManifests": "true"}):
+        r = api.get(f"/api/v0/repositories/{repo}/tags", params=params, auth=world.creds("carol"))
+        assert r.status_code == 200, r.text
+        (entry,) = r.json()
+        assert_matches(entry, "responses.ListTag")
+        assert_matches(entry, "responses.Tag", leave_out=TAG_LEFT_OUT | SUMMARY_LEFT_OUT)
+        assert entry["manifest"]["digest"] == pushed.digest
+        assert entry["mirroring"] is None and entry["promotion"] is None  # no such features
+        lines = entry["manifest"]["dockerfile"]
+        assert [line["isEmpty"] for line in lines] == [False, True, False, True]
+        assert [line["isEmpty"] for line in lines] == [line["emptyLayer"] for line in lines]
+        assert [line["mediaType"] for line in lines] == [OCI_LAYER, "", OCI_LAYER, ""]
+        assert all(line["urls"] == [] for line in lines)
+        assert entry["manifest"]["osVersion"] == ""
+
+
+def test_one_tag_is_dtrs_tag_with_os_version_and_urls(api: httpx.Client, world: World) -> None:
+    repo = f"{world.name('alice')}/private-repo"
+    alice = world.creds("alice")
+    digest = _windows_image(api, repo, "ltsc2019", alice)
+    r = api.get(f"/api/v0/repositories/{repo}/tags/ltsc2019", auth=alice)
+    assert r.status_code == 200, r.text
+    (entry,) = r.json()
+    assert_matches(entry, "responses.Tag", leave_out=TAG_LEFT_OUT | SUMMARY_LEFT_OUT)
+    m = entry["manifest"]
+    assert (m["digest"], m["os"], m["osVersion"]) == (digest, "windows", "10.0.17763.1879")
+    (line,) = m["dockerfile"]
+    assert line["urls"] == ["https://example.com/layer.tgz"] and line["isEmpty"] is False
+    assert line["mediaType"] == OCI_LAYER
+    assert entry["vuln_summary"]["tag"] == "ltsc2019"
+
+
+def test_manifest_list_is_dtrs_manifest_with_extras(api: httpx.Client, world: World) -> None:
+    repo = f"{world.name('alice')}/private-repo"
+    alice = world.creds("alice")
+    digest = _windows_image(api, repo, "win", alice)
+    other = push_image(api, repo, "linux", alice)
+    r = api.get(
+        f"/api/v0/repositories/{repo}/manifests",
+        params={"count": "true", "pageSize": 100},
+        auth=alice,
+    )
+    assert r.status_code == 200, r.text
+    by_digest = {m["digest"]: m for m in r.json()}
+    assert r.headers["X-Resource-Count"] == str(len(by_digest)) and len(by_digest) >= 2
+    assert "X-Next-Page-Start" not in r.headers
+    for entry in by_digest.values():
+        assert_matches(entry, "responses.Manifest")
+    win = by_digest[digest]
+    assert (win["os"], win["osVersion"], win["architecture"]) == (
+        "windows",
+        "10.0.17763.1879",
+        "amd64",
+    )
+    assert win["configMediaType"] == OCI_CONFIG and win["tags"] == ["win"]
+    assert win["subject"] == "" and win["artifactType"]  # Moorage extras kept
+    linux = by_digest[other.digest]
+    assert linux["author"] == "someone@example.com" and len(linux["dockerfile"]) == 4
+    # paged as DTR's lists: one a page, the next page's start in X-Next-Page-Start
+    first = api.get(f"/api/v0/repositories/{repo}/manifests", params={"pageSize": 1}, auth=alice)
+    assert first.status_code == 200 and len(first.json()) == 1
+    assert "X-Resource-Count" not in first.headers
+    start = first.headers["X-Next-Page-Start"]
+    second = api.get(
+        f"/api/v0/repositories/{repo}/manifests",
+        params={"pageSize": 1, "pageStart": start},
+        auth=alice,
+    )
+    assert [m["digest"] for m in first.json() + second.json()] == sorted(by_digest)[:2]
+
+
+def test_tag_list_counts(api: httpx.Client, world: World) -> None:
+    repo = f"{world.org}/private-repo"
+    dave = world.creds("dave")
+    for tag in ("a", "b", "c"):
+        push_image(api, repo, tag, dave)
+    r = api.get(
+        f"/api/v0/repositories/{repo}/tags", params={"count": "true", "pageSize": 2}, auth=dave
+    )
+    assert r.status_code == 200, r.text
+    everything = api.get(f"/api/v0/repositories/{repo}/tags", params={"pageSize": 100}, auth=dave)
+    names = [t["name"] for t in everything.json()]
+    assert {"a", "b", "c"} <= set(names) and len(names) >= 3
+    assert r.headers["X-Resource-Count"] == str(len(names))
+    assert (
+        r.headers["X-Next-Page-Start"] == names[2] and "X-Resource-Count" not in everything.headers
+    )
+
+
+def test_private_lists_refused_to_outsiders(api: httpx.Client, world: World) -> None:
+    repo = f"{world.name('alice')}/private-repo"
+    push_image(api, repo, "v1", world.creds("alice"))
+    for path in ("tags", "tags/v1", "manifests"):
+        for who in ("anonymous", "bob", "carol"):
+            r = api.get(f"/api/v0/repositories/{repo}/{path}", auth=world.creds(who))
+            assert r.status_code in {401, 403, 404}, (path, who, r.status_code)
+            assert r.json()["errors"][0]["code"]
+
+
+def test_delete_manifest_as_dtr(api: httpx.Client, world: World) -> None:
+    repo = f"{world.org}/private-repo"
+    pushed = push_image(api, repo, "gone", world.creds("dave"))
+    path = f"/api/v0/repositories/{repo}/manifests/{pushed.digest}"
+    assert api.delete(path).status_code == 401  # anonymous
+    r = api.delete(path, auth=world.creds("carol"))  # read-only
+    assert r.status_code == 403 and r.json()["errors"][0]["code"] == "NOT_AUTHORIZED"
+    r = api.delete(f"/api/v0/repositories/{repo}/manifests/gone", auth=world.creds("dave"))
+    assert r.status_code == 400 and r.json()["errors"][0]["message"]
+    assert api.delete(path, auth=world.creds("dave")).status_code == 204
+    tags = api.get(f"/api/v0/repositories/{repo}/tags", auth=world.creds("dave")).json()
+    assert "gone" not in [t["name"] for t in tags]  # its tags went with it
+    r = api.delete(path, auth=world.creds("dave"))
+    assert r.status_code == 404 and r.json()["errors"][0]["code"] == "NO_SUCH_MANIFEST"
+
+
+def test_delete_tag_as_dtr(api: httpx.Client, world: World) -> None:
+    repo = f"{world.org}/public-repo"
+    pushed = push_image(api, repo, "old", world.creds("dave"))
+    path = f"/api/v0/repositories/{repo}/tags/old"
+    assert api.delete(path).status_code == 401
+    assert api.delete(path, auth=world.creds("carol")).status_code == 403
+    r = api.delete(f"/api/v0/repositories/{repo}/tags/{pushed.digest}", auth=world.creds("dave"))
+    assert r.status_code == 400
+    assert api.delete(path, auth=world.creds("dave")).status_code == 204
+    r = api.delete(path, auth=world.creds("dave"))
+    assert r.status_code == 404 and r.json()["errors"][0]["code"] == "NO_SUCH_TAG"
+    # the manifest stays: only the tag went
+    r = api.get(f"/api/v0/repositories/{repo}/manifests", auth=world.creds("dave"))
+    assert pushed.digest in [m["digest"] for m in r.json()]
