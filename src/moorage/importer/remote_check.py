@@ -74,13 +74,14 @@ async def check_remote(
     *,
     ca_pem: str = "",
     skip_verify: bool = False,
+    proxies: outbound.Proxies | None = None,
 ) -> RemoteAccess:
     """Raises TargetRefused (the guard), RemoteUnreachable, or RemotePermissionsInvalid."""
     repo = repository.strip().strip("/")
     if not repo or " " in repo:
         raise InvalidInput("remoteRepository must name a repository (namespace/name)")
     async with make_client(
-        base_url(host), credentials, guard, ca_pem=ca_pem, skip_verify=skip_verify
+        base_url(host), credentials, guard, ca_pem=ca_pem, skip_verify=skip_verify, proxies=proxies
     ) as http:
         client = RegistryClient(http, "remote")
         ping = await client.ping()

@@ -65,9 +65,15 @@ def tls_context(ca_pem: str = "", *, skip_verify: bool = False) -> ssl.SSLContex
 class GuardedTransport(httpx.AsyncBaseTransport):
     """Every request to an address the guard passed, each host checked once per transport."""
 
-    def __init__(self, guard: outbound.Guard, context: ssl.SSLContext) -> None:
+    def __init__(
+        self,
+        guard: outbound.Guard,
+        context: ssl.SSLContext,
+        proxies: outbound.Proxies | None = None,
+    ) -> None:
         self._guard = guard
         self._context = context
+        self._proxies = proxies  # asked for the checked address, never the name (remote.outbound)
         self._checked: dict[str, outbound.Target] = {}
         # One connection pool per host name: pools are keyed by the address connected to, and
         # a connection made (and its certificate checked) for one name must not serve another.
@@ -82,7 +88,10 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         key = f"{request.url.scheme}://{request.url.netloc.decode('ascii')}"
         target = await self._target(key)
         if key not in self._pools:
-            self._pools[key] = httpx.AsyncHTTPTransport(verify=self._context, trust_env=False)
+            proxy = self._proxies.for_target(target) if self._proxies is not None else None
+            self._pools[key] = outbound.transport_for(
+                proxy, request.url.scheme, self._context, TIMEOUT.connect or 10.0
+            )
         pool = self._pools[key]
         request.headers["Host"] = request.url.netloc.decode("ascii")
         if request.url.scheme == "https":
@@ -207,13 +216,14 @@ def make_client(
     *,
     ca_pem: str = "",
     skip_verify: bool = False,
+    proxies: outbound.Proxies | None = None,
 ) -> httpx.AsyncClient:
     """An HTTP client for one registry: guarded, authenticated, redirects followed (each hop
     through the guard; httpx drops the credentials on a hop to another host)."""
     origin = httpx.URL(base_url)
     return httpx.AsyncClient(
         base_url=base_url,
-        transport=GuardedTransport(guard, tls_context(ca_pem, skip_verify=skip_verify)),
+        transport=GuardedTransport(guard, tls_context(ca_pem, skip_verify=skip_verify), proxies),
         auth=RegistryAuth(credentials, f"{origin.scheme}://{origin.netloc.decode('ascii')}"),
         timeout=TIMEOUT,
         follow_redirects=True,

@@ -148,6 +148,35 @@ async def create(db: Database, repository_id: int, enabled: bool, rules: list[Ru
     return policy
 
 
+async def get(db: Database, repository_id: int, policy_id: str) -> Policy:
+    p = t.pruning_policies
+    async with db.read() as conn:
+        row = (
+            await conn.execute(
+                select(p).where(and_(p.c.repository_id == repository_id, p.c.id == policy_id))
+            )
+        ).first()
+    if row is None:
+        raise NoSuchPolicy(detail={"id": policy_id})
+    return _policy(row)
+
+
+async def update(
+    db: Database, repository_id: int, policy_id: str, enabled: bool, rules: list[Rule]
+) -> Policy:
+    """Replace one policy's rules and state (its id stays)."""
+    p = t.pruning_policies
+    async with db.write() as conn:
+        done = await conn.execute(
+            p.update()
+            .where(and_(p.c.repository_id == repository_id, p.c.id == policy_id))
+            .values(enabled=enabled, rules=_stored_rules(rules))
+        )
+    if not done.rowcount:
+        raise NoSuchPolicy(detail={"id": policy_id})
+    return Policy(policy_id, repository_id, enabled, rules)
+
+
 async def remove(db: Database, repository_id: int, policy_id: str) -> None:
     p = t.pruning_policies
     async with db.write() as conn:

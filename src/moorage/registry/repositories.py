@@ -292,6 +292,17 @@ async def remove(db: Database, name: str, actor: str | None = None) -> None:
         )
 
 
+async def names_in(db: Database, namespace: str) -> list[str]:
+    """Every repository of ``namespace``, by name."""
+    async with db.read() as conn:
+        rows = await conn.execute(
+            select(t.repositories.c.name)
+            .where(t.repositories.c.namespace == namespace)
+            .order_by(t.repositories.c.name)
+        )
+        return [r.name for r in rows]
+
+
 async def page(
     db: Database,
     *,

@@ -17,7 +17,7 @@ from moorage.auth.credentials import Authenticator
 from moorage.auth.levels import Principal
 from moorage.db import tables as t
 from moorage.db.engine import Database
-from moorage.errors import Conflict, Denied, InvalidInput, NoSuchAccount, NotFound
+from moorage.errors import Conflict, Denied, InvalidInput, NoSuchAccount, NotFound, TeamExists
 
 
 async def require_org_admin(db: Database, principal: Principal, org: str) -> None:
@@ -239,3 +239,32 @@ async def member_orgs(
             .order_by(org.c.name)
         )
         return [(accounts.row_account(r), bool(r.is_owner)) for r in rows]
+
+
+async def update_team(
+    db: Database,
+    org_name: str,
+    team_name: str,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+) -> accounts.Team:
+    """eNZi's team update: a new name (the team's grants and members stay: they hold its id)
+    and/or description."""
+    if name is not None and (not isinstance(name, str) or not accounts.TEAM_NAME.fullmatch(name)):
+        raise InvalidInput(
+            "team names are letters, digits, '.', '_' and '-'", detail={"name": name}
+        )
+    async with db.write() as conn:
+        team = await accounts.require_team(conn, org_name, team_name)
+        values: dict[str, Any] = {}
+        if name is not None and name != team.name:
+            org = await accounts.require_org(conn, org_name)
+            if await accounts.find_team(conn, org, name) is not None:
+                raise TeamExists(detail={"org": org_name, "team": name})
+            values["name"] = name
+        if description is not None:
+            values["description"] = description[:1024]
+        if values:
+            await conn.execute(update(t.teams).where(t.teams.c.id == team.id).values(**values))
+        return await accounts.require_team(conn, org_name, values.get("name", team.name))

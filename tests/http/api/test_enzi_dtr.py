@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from tests.auth.creds_helpers import new_user
+from tests.auth.world import World
 from tests.http.api.dtr_schema import assert_matches
 from tests.inprocess import InProcessApp
 
@@ -103,3 +104,67 @@ async def test_only_signed_in_users_list_or_look_up_accounts(inproc: InProcessAp
     async with inproc.client(auth=other) as c:
         seen = _ok(await c.get(f"{BASE}/{target['id']}"))
     assert seen["name"] == "lookup-target" and "email" not in seen  # no e-mail for others
+
+
+def test_one_member_of_an_org_and_of_a_team(api: httpx.Client, world: World) -> None:
+    """``GET …/members/{member}`` and ``GET …/teams/{team}/members/{member}`` answer the entry
+    of the member list (the org's owner flag as ``isAdmin``); a non-member is 404
+    ``NO_SUCH_MEMBER``; anonymous callers 401."""
+    org, frank, dave, bob = (
+        world.org,
+        world.name("frank"),
+        world.name("dave"),
+        world.name("bob"),
+    )
+    r = api.get(f"/enzi/v0/accounts/{org}/members/{frank}", auth=world.creds("carol"))
+    assert r.status_code == 200, r.text
+    assert r.json()["member"]["name"] == frank and r.json()["isAdmin"] is True
+    r = api.get(f"/enzi/v0/accounts/{org}/teams/rw/members/{dave}", auth=world.creds("carol"))
+    assert r.status_code == 200 and r.json()["member"]["name"] == dave, r.text
+    for path in (f"members/{bob}", f"teams/rw/members/{world.name('carol')}"):
+        r = api.get(f"/enzi/v0/accounts/{org}/{path}", auth=world.admin)
+        assert r.status_code == 404 and r.json()["errors"][0]["code"] == "NO_SUCH_MEMBER", r.text
+        assert api.get(f"/enzi/v0/accounts/{org}/{path}").status_code == 401
+
+
+def test_a_members_teams(api: httpx.Client, world: World) -> None:
+    """``GET …/members/{member}/teams``: the org's teams the member is in, for the org's members
+    and system administrators; outsiders 403, anonymous 401, a non-member 404."""
+    org, dave = world.org, world.name("dave")
+    path = f"/enzi/v0/accounts/{org}/members/{dave}/teams"
+    for who in ("admin", "carol", "dave"):
+        r = api.get(path, auth=world.creds(who))
+        assert r.status_code == 200, (who, r.text)
+        assert [t["team"]["name"] for t in r.json()["memberTeams"]] == ["rw"]
+        assert r.json()["nextPageStart"] == ""
+    assert api.get(path, auth=world.creds("bob")).status_code == 403
+    assert api.get(path).status_code == 401
+    r = api.get(f"/enzi/v0/accounts/{org}/members/{world.name('bob')}/teams", auth=world.admin)
+    assert r.status_code == 404 and r.json()["errors"][0]["code"] == "NO_SUCH_MEMBER"
+
+
+def test_a_team_is_renamed_and_described_by_the_orgs_owners(
+    api: httpx.Client, world: World
+) -> None:
+    """``PATCH …/teams/{team}`` (eNZi's ``forms.UpdateTeam``): the org's owners and admins;
+    members 403, anonymous 401; a taken or bad name and unknown fields are refused, nothing
+    changed."""
+    org = world.org
+    r = api.post(f"/enzi/v0/accounts/{org}/teams", json={"name": "tmp"}, auth=world.admin)
+    assert r.status_code == 201, r.text
+    path = f"/enzi/v0/accounts/{org}/teams"
+    assert api.patch(f"{path}/tmp", json={"description": "x"}).status_code == 401
+    r = api.patch(f"{path}/tmp", json={"description": "x"}, auth=world.creds("carol"))
+    assert r.status_code == 403, r.text
+    r = api.patch(f"{path}/tmp", json={"description": "the builders"}, auth=world.creds("frank"))
+    assert r.status_code == 200 and r.json()["description"] == "the builders", r.text
+    for bad in ({"name": "rw"}, {"name": "no spaces"}, {"colour": "blue"}):
+        r = api.patch(f"{path}/tmp", json=bad, auth=world.admin)
+        assert r.status_code in (400, 409), (bad, r.text)
+        assert r.json()["errors"][0]["code"]
+    r = api.patch(f"{path}/tmp", json={"name": "builders"}, auth=world.admin)
+    assert r.status_code == 200 and r.json()["name"] == "builders", r.text
+    assert api.get(f"{path}/tmp", auth=world.admin).status_code == 404
+    r = api.get(f"{path}/builders", auth=world.admin)
+    assert r.status_code == 200 and r.json()["description"] == "the builders"
+    assert api.delete(f"{path}/builders", auth=world.admin).status_code == 204

@@ -48,8 +48,12 @@ class _Fake(BaseHTTPRequestHandler):
 
     kind = "basic"
     user, password = "ops", "ops-secret"
+    proxied: list[str] = []  # absolute request targets: it was asked as a forwarding proxy
 
     def do_GET(self) -> None:
+        if self.path.startswith("http://"):
+            self.proxied.append(self.path)
+            self.path = "/" + self.path.split("/", 3)[3]
         if self.kind == "internal-realm":
             self._answer(401, 'Bearer realm="http://10.9.8.7/token",service="x"')
             return
@@ -238,3 +242,27 @@ def test_tls_with_the_remotes_ca_or_without_verification(
         assert r.status_code == 201, r.text
         r = _check(api, world.creds("bob"), url, "team/app", remoteCA="not a pem", **creds)
         assert r.status_code == 400 and _code(r) == "INVALID_INPUT", r.text
+
+
+def test_the_check_goes_through_the_sites_proxy(
+    api: httpx.Client, world: World, allow_loopback: None
+) -> None:
+    """With ``httpProxy`` set, the check asks the proxy (here the fake registry, answering as
+    the remote) for the guard's checked address; the remote itself is a port nothing listens
+    on, so only the proxy can have answered."""
+    with _fake_registry("basic") as proxy:
+        r = world.api("POST", "/api/v0/meta/settings", json={"httpProxy": proxy})
+        assert r.status_code == 202, r.text
+        try:
+            r = _check(
+                api,
+                world.creds("bob"),
+                "http://127.0.0.1:9",
+                "team/app",
+                username="ops",
+                password="ops-secret",
+            )
+            assert r.status_code == 201, r.text
+            assert "http://127.0.0.1:9/v2/" in _Fake.proxied
+        finally:
+            world.api("POST", "/api/v0/meta/settings", json={"httpProxy": ""})

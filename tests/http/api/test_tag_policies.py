@@ -230,3 +230,36 @@ def test_tag_limit_keeps_the_newest(reg: ThreadedApp) -> None:
             if e["type"] == "TAG_DELETE" and e["details"].get("reason") == "pruned"
         ]
         assert sorted(pruned) == ["t1", "t2"]
+
+
+def test_one_policy_is_read_and_replaced_by_its_id(reg: ThreadedApp) -> None:
+    """``GET|PUT …/pruningPolicies/{id}``: readers see it, only repository administrators
+    replace it (its id stays); an unknown id is 404 and bad rules change nothing."""
+    suffix = uuid.uuid4().hex[:6]
+    with reg.client() as c:
+        repo = _repo(c, visibility="public")
+        base = f"/api/v0/repositories/{repo}/pruningPolicies"
+        rule = {"enabled": True, "rules": [{"field": "tag", "operator": "eq", "values": ["x"]}]}
+        r = c.post(base, json=rule)
+        assert r.status_code == 201, r.text
+        policy = r.json()
+        path = f"{base}/{policy['id']}"
+        assert c.get(path).json() == policy
+        changed = {"enabled": False, "rules": [{"field": "tag", "operator": "sw", "values": ["y"]}]}
+        r = c.put(path, json=changed)
+        assert r.status_code == 200, r.text
+        assert r.json()["id"] == policy["id"] and r.json()["enabled"] is False
+        assert c.get(path).json() == r.json()
+        bad = {"enabled": True, "rules": [{"field": "tag", "operator": "nope", "values": ["z"]}]}
+        assert c.put(path, json=bad).status_code == 400
+        assert c.get(path).json() == r.json()
+        assert c.get(f"{base}/{uuid.uuid4()}").status_code == 404
+        assert c.put(f"{base}/{uuid.uuid4()}", json=changed).status_code == 404
+        user = f"reader{suffix}"
+        r = c.post("/enzi/v0/accounts", json={"name": user, "password": "correct-horse-battery"})
+        assert r.status_code < 300
+    with reg.client(auth=(user, "correct-horse-battery")) as u:
+        assert u.get(path).status_code == 200
+        assert u.put(path, json=changed).status_code == 403
+    with reg.client(auth=None) as anon:
+        assert anon.put(path, json=changed).status_code == 401

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from moorage.auth import accounts
-from moorage.errors import InvalidInput
+from moorage.errors import Denied, InvalidInput, NoSuchMember
 from moorage.http.api.common import (
     MAX_PAGE,
     Admin,
@@ -25,6 +25,8 @@ from moorage.http.api.common import (
 from moorage.http.api.models.accounts import (
     Account,
     AccountPage,
+    MemberTeam,
+    MemberTeams,
     OrgMember,
     OrgMemberList,
     Team,
@@ -35,6 +37,7 @@ from moorage.http.api.models.accounts import (
 from moorage.http.authn import client_source
 from moorage.http.services import services
 from moorage.services.accounts import change_account, require_org_admin, resolve_account
+from moorage.services.accounts import update_team as service_update_team
 
 router = APIRouter(tags=["accounts"])
 
@@ -74,6 +77,15 @@ class PasswordChange(BaseModel):
 class NewTeam(BaseModel):
     name: str
     description: str = ""
+
+
+class TeamChange(BaseModel):
+    """eNZi's ``forms.UpdateTeam``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    description: str | None = None
 
 
 class Membership(BaseModel):
@@ -198,6 +210,32 @@ async def list_members(org: str, db: Db, principal: SignedIn) -> OrgMemberList:
     )
 
 
+@router.get("/accounts/{org}/members/{user}")
+async def get_member(org: str, user: str, db: Db, principal: SignedIn) -> OrgMember:
+    """One member of the organization (as in its member list); 404 ``NO_SUCH_MEMBER``."""
+    for member, owner in await accounts.org_members(db, org):
+        if member.name == user:
+            return OrgMember(member=Account.seen_by(member, principal), is_admin=owner)
+    raise NoSuchMember(f"{user!r} is not a member of {org!r}")
+
+
+@router.get("/accounts/{org}/members/{user}/teams")
+async def list_member_teams(org: str, user: str, db: Db, principal: SignedIn) -> MemberTeams:
+    """The teams of the organization that ``user`` is in: for system administrators, the
+    user and the organization's members (others get 403 before anything is looked up)."""
+    members = {m.name: m for m, _ in await accounts.org_members(db, org)}
+    if not principal.is_admin and principal.name not in members:
+        raise Denied("only members of the organization may list its members' teams")
+    if user not in members:
+        raise NoSuchMember(f"{user!r} is not a member of {org!r}")
+    found = [
+        MemberTeam(team=Team.of(team))
+        for team in await accounts.list_teams(db, org)
+        if user in {m.name for m in await accounts.team_members(db, org, team.name)}
+    ]
+    return MemberTeams(member_teams=found, next_page_start="")
+
+
 @router.put("/accounts/{org}/members/{user}")
 async def add_member(
     org: str, user: str, db: Db, principal: SignedIn, body: Membership | None = None
@@ -235,6 +273,13 @@ async def get_team(org: str, team: str, db: Db, principal: SignedIn) -> Team:
     return Team.of(await accounts.get_team(db, org, team))
 
 
+@router.patch("/accounts/{org}/teams/{team}")
+async def update_team(org: str, team: str, body: TeamChange, db: Db, principal: SignedIn) -> Team:
+    await require_org_admin(db, principal, org)
+    changed = await service_update_team(db, org, team, name=body.name, description=body.description)
+    return Team.of(changed)
+
+
 @router.delete("/accounts/{org}/teams/{team}", status_code=204)
 async def delete_team(org: str, team: str, db: Db, principal: SignedIn) -> Response:
     await require_org_admin(db, principal, org)
@@ -248,6 +293,17 @@ async def list_team_members(org: str, team: str, db: Db, principal: SignedIn) ->
     return TeamMemberList(
         members=[TeamMember(member=Account.seen_by(m, principal)) for m in members]
     )
+
+
+@router.get("/accounts/{org}/teams/{team}/members/{user}")
+async def get_team_member(
+    org: str, team: str, user: str, db: Db, principal: SignedIn
+) -> TeamMember:
+    """One member of the team (as in its member list); 404 ``NO_SUCH_MEMBER``."""
+    for member in await accounts.team_members(db, org, team):
+        if member.name == user:
+            return TeamMember(member=Account.seen_by(member, principal))
+    raise NoSuchMember(f"{user!r} is not a member of the team {team!r} of {org!r}")
 
 
 @router.put("/accounts/{org}/teams/{team}/members/{user}")

@@ -46,8 +46,8 @@ class CreateRemoteRegistryCheck(BaseModel):
 async def check_remote_registry(
     body: CreateRemoteRegistryCheck, db: Db, principal: SignedIn
 ) -> RemoteRegistryCheck:
-    allowed = (await site_settings.load(db)).webhook_allowed_networks
-    guard = outbound.Guard(allowed=parse_networks(allowed), setting=SETTING)
+    site = await site_settings.load(db)
+    guard = outbound.Guard(allowed=parse_networks(site.webhook_allowed_networks), setting=SETTING)
     access = await check_remote(
         body.remote_host,
         body.remote_repository,
@@ -55,6 +55,7 @@ async def check_remote_registry(
         guard,
         ca_pem=body.remote_ca,
         skip_verify=body.skip_tls_verification,
+        proxies=outbound.Proxies(site.http_proxy, site.https_proxy, site.no_proxy),
     )
     return RemoteRegistryCheck(
         registry_type=access.registry_type,

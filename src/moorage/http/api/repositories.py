@@ -1,7 +1,9 @@
-"""``/api/v0/repositories``, team access on repositories and namespaces, and access queries."""
+"""``/api/v0/repositories``, team access on repositories and namespaces, access queries, and
+the removal of a whole namespace (``DELETE /api/v0/accounts/{namespace}[/repositories]``)."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -10,8 +12,8 @@ from starlette.responses import Response
 
 from moorage.auth import accounts, grants
 from moorage.auth.levels import Level, Principal, RepositoryFacts
-from moorage.errors import Denied, InvalidInput, NoSuchAccount
-from moorage.http.api.common import Caller, Db, PageSize, PageStart, SignedIn, next_page
+from moorage.errors import Denied, InvalidInput, NoSuchAccount, NoSuchRepository, NotFound
+from moorage.http.api.common import Admin, Caller, Db, PageSize, PageStart, SignedIn, next_page
 from moorage.http.api.models.accounts import Account, Team
 from moorage.http.api.models.repositories import (
     NamespaceTeamAccess,
@@ -27,6 +29,7 @@ from moorage.http.api.models.repositories import (
 )
 from moorage.registry import repositories
 from moorage.services.access import namespace_level, namespace_types, repository_level
+from moorage.services.accounts import require_org_admin
 
 router = APIRouter(tags=["repositories"])
 # DTR's ``count=true``: the number of results of the whole list in ``X-Resource-Count``.
@@ -165,6 +168,43 @@ async def delete_repository(namespace: str, repo: str, db: Db, principal: Signed
     return Response(status_code=204)
 
 
+# ---- a whole namespace -----------------------------------------------------------------------
+
+
+async def _remove_all(db: Db, namespace: str, actor: str | None) -> None:
+    for name in await repositories.names_in(db, namespace):
+        with contextlib.suppress(NoSuchRepository):  # removed meanwhile
+            await repositories.remove(db, name, actor)
+
+
+@router.delete("/accounts/{namespace}", status_code=204)
+async def delete_namespace(namespace: str, db: Db, principal: Admin) -> Response:
+    """DTR: a user or an organization with all its repositories, for system administrators;
+    204 also when there is no such account (bytes go to garbage collection)."""
+    if principal.name == namespace:
+        raise InvalidInput("administrators cannot delete their own account")
+    await _remove_all(db, namespace, principal.name)
+    with contextlib.suppress(NoSuchAccount):
+        await accounts.remove(db, namespace)
+    return Response(status_code=204)
+
+
+@router.delete("/accounts/{namespace}/repositories", status_code=204)
+async def delete_namespace_repositories(namespace: str, db: Db, principal: SignedIn) -> Response:
+    """DTR's (deprecated) removal of every repository of a namespace: system administrators,
+    the user in question, or the organization's owners; the account stays."""
+    async with db.read() as conn:
+        owner = await accounts.find(conn, namespace)
+    if owner is None:
+        raise NoSuchAccount(detail={"name": namespace})
+    if owner.is_org:
+        await require_org_admin(db, principal, namespace)
+    elif not principal.is_admin and principal.name != namespace:
+        raise Denied("only the user and system administrators may do this")
+    await _remove_all(db, namespace, principal.name)
+    return Response(status_code=204)
+
+
 # ---- team access on a repository -----------------------------------------------------------
 
 
@@ -227,6 +267,36 @@ async def list_namespace_access(
         team_access_list=[
             TeamAccess(access_level=g.level.label, team=Team.of(g.team)) for g in entries
         ],
+    )
+
+
+@router.get("/repositoryNamespaces/{namespace}/teamAccess/{team}")
+async def get_namespace_access(
+    namespace: str, team: str, db: Db, principal: SignedIn
+) -> NamespaceTeamAccess:
+    """One team's grant on the organization's namespace, for those DTR shows it to: namespace
+    administrators (system admins, the org's owners) and members of that team. Others of the
+    org get 403; a caller outside the org learns nothing of its teams (403 before the team is
+    looked up). A team without a grant: 404."""
+    async with db.read() as conn:
+        org = await accounts.require_org(conn, namespace)
+    is_admin = await namespace_level(db, principal, namespace) >= Level.ADMIN
+    if not is_admin:
+        members = {m.id for m, _ in await accounts.org_members(db, namespace)}
+        if principal.account_id not in members:
+            raise Denied("only members of the organization may ask about its teams")
+    granted = await accounts.get_team(db, namespace, team)
+    if not is_admin:
+        members = {m.id for m in await accounts.team_members(db, namespace, team)}
+        if principal.account_id not in members:
+            raise Denied("only namespace administrators and members of the team may see this")
+    found = [
+        g for g in await grants.namespace_access_list(db, namespace) if g.team.id == granted.id
+    ]
+    if not found:
+        raise NotFound(f"the team {team!r} has no access to the namespace {namespace!r}")
+    return NamespaceTeamAccess(
+        access_level=found[0].level.label, team=Team.of(granted), namespace=Account.of(org)
     )
 
 

@@ -293,6 +293,23 @@ async def test_policy(
     return [PrunableTag.of(tag) for tag in found]
 
 
+@router.get("/repositories/{namespace}/{repo}/pruningPolicies/{policy_id}")
+async def get_policy(
+    namespace: str, repo: str, policy_id: str, db: Db, principal: SignedIn
+) -> PruningPolicy:
+    _, details = await repository_level(db, principal, f"{namespace}/{repo}")
+    return PruningPolicy.of(await pruning.get(db, int(details.id), policy_id))
+
+
+@router.put("/repositories/{namespace}/{repo}/pruningPolicies/{policy_id}")
+async def update_policy(
+    namespace: str, repo: str, policy_id: str, body: PolicyBody, db: Db, principal: SignedIn
+) -> PruningPolicy:
+    repository_id = await _repository_admin(db, principal, f"{namespace}/{repo}")
+    rules = pruning.parse_rules(body.rules)
+    return PruningPolicy.of(await pruning.update(db, repository_id, policy_id, body.enabled, rules))
+
+
 @router.delete("/repositories/{namespace}/{repo}/pruningPolicies/{policy_id}", status_code=204)
 async def delete_policy(
     namespace: str, repo: str, policy_id: str, db: Db, principal: SignedIn

@@ -128,3 +128,18 @@ class MemberOrgs(WireModel):
 
     member_orgs: list[MemberOrg] = Field(serialization_alias="memberOrgs")
     next_page_start: str = Field("", serialization_alias="nextPageStart")
+
+
+class MemberTeam(WireModel):
+    """eNZi's ``responses.MemberTeam``: a team of the organization the member is in (team
+    administrators are not a thing here: ``isAdmin`` is false)."""
+
+    team: Team
+    is_admin: bool = Field(default=False, serialization_alias="isAdmin")
+
+
+class MemberTeams(WireModel):
+    """eNZi's ``responses.MemberTeams`` (one page: ``nextPageStart`` is empty)."""
+
+    member_teams: list[MemberTeam] = Field(serialization_alias="memberTeams")
+    next_page_start: str = Field("", serialization_alias="nextPageStart")
