@@ -53,13 +53,9 @@ def tls_context(ca_pem: str = "", *, skip_verify: bool = False) -> ssl.SSLContex
     """Certificates checked against the system's roots, or ``ca_pem`` when given; none at all
     with ``skip_verify`` (DTR's ``skipTLSVerification``)."""
     try:
-        context = ssl.create_default_context(cadata=ca_pem or None)
+        return outbound.tls_context(ca_pem, verify=not skip_verify)
     except (ssl.SSLError, ValueError) as exc:
         raise InvalidInput("the CA certificate (remoteCA) is not valid PEM") from exc
-    if skip_verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
 
 
 class GuardedTransport(httpx.AsyncBaseTransport):

@@ -233,9 +233,12 @@ class _TunnelBackend(httpcore.AsyncNetworkBackend):
         await self._direct.sleep(seconds)
 
 
-def _context(verify: bool) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    if not verify:  # the caller's explicit choice (a webhook's skipTLSVerification)
+def tls_context(ca_pem: str = "", *, verify: bool = True) -> ssl.SSLContext:
+    """Certificates checked against the system's roots, or against ``ca_pem`` (PEM CAs) when
+    given; none checked when ``verify`` is false (the caller's explicit choice: DTR's
+    ``skipTLSVerification``). A bad ``ca_pem`` raises ssl.SSLError or ValueError."""
+    context = ssl.create_default_context(cadata=ca_pem or None)
+    if not verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context
@@ -251,7 +254,7 @@ def transport_for(
         return httpx.AsyncHTTPTransport(verify=verify, trust_env=False)
     if scheme == "http":  # forwarded: the proxy gets the absolute URL of the checked address
         return httpx.AsyncHTTPTransport(verify=verify, trust_env=False, proxy=proxy)
-    context = verify if isinstance(verify, ssl.SSLContext) else _context(verify)
+    context = verify if isinstance(verify, ssl.SSLContext) else tls_context(verify=verify)
     transport = httpx.AsyncHTTPTransport(verify=context, trust_env=False)
     # httpx takes no network backend: its pool is replaced by one that tunnels.
     transport._pool = httpcore.AsyncConnectionPool(
@@ -293,7 +296,7 @@ async def post(
     verify: ssl.SSLContext | bool = verify_tls
     try:
         if tls_cert and verify_tls:
-            verify = ssl.create_default_context(cadata=tls_cert)
+            verify = tls_context(tls_cert)
     except (ssl.SSLError, ValueError) as exc:
         return Answer(None, _short(exc))
     sent = {**headers, "Host": target.url.netloc.decode("ascii")}

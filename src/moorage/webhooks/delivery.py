@@ -126,13 +126,14 @@ async def _record(
         )
 
 
-async def _completed(registry: RegistryContext, delivery_id: str, stored: str) -> bytes:
+async def _completed(
+    registry: RegistryContext, delivery_id: str, stored: str, site: site_settings.SiteSettings
+) -> bytes:
     """The delivery's payload completed (and stored so) before its first attempt."""
     body = json.loads(stored)
     if not needs_image(body):
         return stored.encode()
     os, architecture = await platform(registry, str(body["contents"].get("digest", "")))
-    site = await site_settings.load(registry.db)
     host = registry_host(registry.settings.public_url, site.dtr_host)
     done = json.dumps(complete(body, host, os, architecture), separators=(",", ":"))
     if done != stored:
@@ -168,11 +169,14 @@ async def attempt(
         await _record(db, delivery_id, number, "skipped", outcome)
         return outcome
     started = time.monotonic()
+    site = await site_settings.load(db)  # one read for the host, the guard and the proxies
     body = (
-        row.payload.encode() if row.tried else await _completed(registry, delivery_id, row.payload)
+        row.payload.encode()
+        if row.tried
+        else await _completed(registry, delivery_id, row.payload, site)
     )
     try:
-        target = await hooks.check_endpoint(db, hook.endpoint)
+        target = await outbound.check(hook.endpoint, hooks.guard_of(site))
     except InvalidInput as exc:
         answer = outbound.Answer(None, exc.message[:MAX_ERROR])
     else:
@@ -184,7 +188,7 @@ async def attempt(
             tls_cert=hook.tls_cert,
             seconds=TIMEOUT,
             max_response=MAX_RESPONSE,
-            proxies=await _proxies(db),
+            proxies=_proxies(site),
             verify_tls=not hook.skip_tls_verification,
         )
     if answer.error is None:
@@ -221,8 +225,8 @@ async def send_test(
     anything is sent, with the same answer whatever is (or is not) listening there."""
     hooks.validate_type(event_type)
     hooks.validate_cert(tls_cert)
-    target = await hooks.check_endpoint(db, endpoint)
     site = await site_settings.load(db)
+    target = await outbound.check(endpoint, hooks.guard_of(site))
     sample = sample_payload(event_type, utcnow(), registry_host(public_url, site.dtr_host))
     body = json.dumps(sample).encode()
     answer = await outbound.post(
@@ -232,14 +236,13 @@ async def send_test(
         tls_cert=tls_cert,
         seconds=TIMEOUT,
         max_response=MAX_RESPONSE,
-        proxies=await _proxies(db),
+        proxies=_proxies(site),
         verify_tls=not skip_tls_verification,
     )
     return SampleOutcome(answer.code, answer.error or "", answer.error is None)
 
 
-async def _proxies(db: Database) -> outbound.Proxies:
-    site = await site_settings.load(db)
+def _proxies(site: site_settings.SiteSettings) -> outbound.Proxies:
     return outbound.Proxies(site.http_proxy, site.https_proxy, site.no_proxy)
 
 

@@ -130,8 +130,12 @@ async def creator_refusal(db: Database, hook: Webhook) -> str | None:
 
 async def guard(db: Database) -> outbound.Guard:
     """The address guard with the networks the site settings allow."""
-    allowed = (await site_settings.load(db)).webhook_allowed_networks
-    return outbound.Guard(allowed=parse_networks(allowed), setting=SETTING)
+    return guard_of(await site_settings.load(db))
+
+
+def guard_of(site: site_settings.SiteSettings) -> outbound.Guard:
+    """The address guard with the networks ``site`` allows."""
+    return outbound.Guard(allowed=parse_networks(site.webhook_allowed_networks), setting=SETTING)
 
 
 def validate_type(event_type: str) -> None:
@@ -144,7 +148,7 @@ def validate_type(event_type: str) -> None:
 def validate_cert(tls_cert: str | None) -> None:
     if tls_cert:
         try:
-            ssl.create_default_context(cadata=tls_cert)
+            outbound.tls_context(tls_cert)
         except (ssl.SSLError, ValueError) as exc:
             raise InvalidInput("tlsCert is not a PEM certificate") from exc
 

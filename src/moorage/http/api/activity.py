@@ -20,7 +20,16 @@ from moorage.auth import accounts, grants
 from moorage.db.engine import Database
 from moorage.errors import InvalidParameters
 from moorage.events import store as events
-from moorage.http.api.common import Caller, Db, PageSize, PageStart, next_page
+from moorage.http.api.common import (
+    Caller,
+    Count,
+    Db,
+    PageSize,
+    PageStart,
+    next_page,
+    query_time,
+    resource_count,
+)
 from moorage.http.api.models.events import EventList
 from moorage.services.access import repository_level
 
@@ -32,21 +41,12 @@ ActorId = Annotated[str | None, Query(alias="actorId")]
 EventType = Annotated[list[str] | None, Query(alias="eventType")]
 ObjectType = Annotated[str | None, Query(alias="objectType")]
 ExcludePull = Annotated[bool, Query(alias="excludePull")]
-Count = Annotated[bool, Query()]
 
 
 def _when(name: str, value: str | None) -> dt.datetime | None:
     if value is None or not value.strip():
         return None
-    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
-    try:
-        when = dt.datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise InvalidParameters(
-            f"{name} must be a date-time such as 2024-01-31T00:00:00Z",
-            detail={name: value[:64]},
-        ) from exc
-    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+    return query_time(name, value)
 
 
 async def _actor(db: Database, actor_id: str | None) -> str | None:
@@ -120,7 +120,7 @@ async def _answer(
         total = await events.count(
             db, visible=visible, repository_id=repository_id, filters=filters
         )
-        response.headers["X-Resource-Count"] = str(total)
+        resource_count(response, total)
     return EventList.of(rows)
 
 

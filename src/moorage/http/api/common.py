@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 from typing import Annotated, Any
@@ -12,7 +13,7 @@ from starlette.responses import Response
 
 from moorage.auth.levels import Principal
 from moorage.db.engine import Database
-from moorage.errors import Denied, MoorageError, Unauthorized
+from moorage.errors import Denied, InvalidParameters, MoorageError, Unauthorized
 from moorage.http.headers import error_headers
 from moorage.http.services import Services, services
 
@@ -86,7 +87,29 @@ PageStart = Annotated[str | None, Query(alias="pageStart")]
 PageSize = Annotated[int, Query(alias="pageSize", ge=1, le=MAX_PAGE)]
 
 
+# DTR's ``count=true``: the size of the whole list in ``X-Resource-Count`` (``resource_count``).
+Count = Annotated[bool, Query(alias="count")]
+
+
+def resource_count(response: Response, total: int) -> None:
+    response.headers["X-Resource-Count"] = str(total)
+
+
 def next_page(response: Response, next_start: str | None) -> None:
     """DTR's paging: the start of the next page in ``X-Next-Page-Start`` (none on the last)."""
     if next_start:
         response.headers["X-Next-Page-Start"] = next_start
+
+
+def query_time(name: str, value: str) -> dt.datetime:
+    """A date-time query parameter (DTR's ``usedbefore``, ``publishedBefore`` …): RFC 3339, a
+    missing zone read as UTC; 400 ``INVALID_PARAMETERS`` naming ``name`` otherwise."""
+    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise InvalidParameters(
+            f"{name} must be a date-time such as 2024-01-31T00:00:00Z",
+            detail={name: value[:64]},
+        ) from exc
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)

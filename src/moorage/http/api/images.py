@@ -14,7 +14,16 @@ from starlette.responses import Response
 
 from moorage.auth.levels import Level
 from moorage.errors import Denied, InvalidInput, ManifestUnknown, NoSuchManifest, NoSuchTag
-from moorage.http.api.common import Caller, Db, PageSize, PageStart, SignedIn, next_page
+from moorage.http.api.common import (
+    Caller,
+    Count,
+    Db,
+    PageSize,
+    PageStart,
+    SignedIn,
+    next_page,
+    resource_count,
+)
 from moorage.http.api.models.images import (
     ManifestFound,
     ManifestList,
@@ -32,7 +41,6 @@ from moorage.services.access import repository_level
 router = APIRouter(tags=["tags"])
 
 IncludeManifests = Annotated[bool, Query(alias="includeManifests")]
-Count = Annotated[bool, Query()]
 
 
 def _ctx(request: Request) -> RegistryContext:
@@ -80,7 +88,7 @@ async def list_tags(
         out.append((row, manifest))
     next_page(response, nxt)
     if count:
-        response.headers["X-Resource-Count"] = str(await browse.tag_count(ctx, details.id))
+        resource_count(response, await browse.tag_count(ctx, details.id))
     return await _tag_list(ctx, name, details.id, out)
 
 
@@ -171,7 +179,7 @@ async def list_manifests(
         found.append((row, image))
     next_page(response, nxt)
     if count:
-        response.headers["X-Resource-Count"] = str(await browse.manifest_count(ctx, details.id))
+        resource_count(response, await browse.manifest_count(ctx, details.id))
     return ManifestList.of(found, tags)
 
 

@@ -4,16 +4,25 @@ the removal of a whole namespace (``DELETE /api/v0/accounts/{namespace}[/reposit
 from __future__ import annotations
 
 import contextlib
-from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from moorage.auth import accounts, grants
 from moorage.auth.levels import Level, Principal, RepositoryFacts
 from moorage.errors import Denied, InvalidInput, NoSuchAccount, NoSuchRepository, NotFound
-from moorage.http.api.common import Admin, Caller, Db, PageSize, PageStart, SignedIn, next_page
+from moorage.http.api.common import (
+    Admin,
+    Caller,
+    Count,
+    Db,
+    PageSize,
+    PageStart,
+    SignedIn,
+    next_page,
+    resource_count,
+)
 from moorage.http.api.models.accounts import Account, Team
 from moorage.http.api.models.repositories import (
     NamespaceTeamAccess,
@@ -32,8 +41,6 @@ from moorage.services.access import namespace_level, namespace_types, repository
 from moorage.services.accounts import require_org_admin
 
 router = APIRouter(tags=["repositories"])
-# DTR's ``count=true``: the number of results of the whole list in ``X-Resource-Count``.
-WithCount = Annotated[bool, Query(alias="count")]
 
 
 class RepositorySettings(BaseModel):
@@ -80,7 +87,7 @@ async def list_repositories(
     response: Response,
     page_start: PageStart = None,
     page_size: PageSize = 10,
-    with_count: WithCount = False,
+    with_count: Count = False,
 ) -> RepositoryList:
     visible = grants.visible_repositories(principal)
     rows, nxt = await repositories.page(
@@ -88,7 +95,7 @@ async def list_repositories(
     )
     next_page(response, nxt)
     if with_count:
-        response.headers["X-Resource-Count"] = str(await repositories.count(db, visible=visible))
+        resource_count(response, await repositories.count(db, visible=visible))
     return RepositoryList.of(rows, await namespace_types(db, {r.namespace for r in rows}))
 
 
@@ -100,12 +107,12 @@ async def list_namespace(
     response: Response,
     page_start: PageStart = None,
     page_size: PageSize = 10,
-    with_count: WithCount = False,
+    with_count: Count = False,
 ) -> RepositoryList:
     visible = grants.visible_repositories(principal)
     if with_count:
         total = await repositories.count(db, visible=visible, namespace=namespace)
-        response.headers["X-Resource-Count"] = str(total)
+        resource_count(response, total)
     rows, nxt = await repositories.page(
         db,
         visible=visible,

@@ -30,7 +30,16 @@ from starlette.responses import Response
 from moorage.auth.levels import Level, Principal
 from moorage.db.engine import Database
 from moorage.errors import Denied, InvalidInput, NotFound, RegistryError
-from moorage.http.api.common import Admin, AppServices, Caller, PageStart, SignedIn, next_page
+from moorage.http.api.common import (
+    Admin,
+    AppServices,
+    Caller,
+    Count,
+    PageStart,
+    SignedIn,
+    next_page,
+    resource_count,
+)
 from moorage.http.api.models.jobs import Job
 from moorage.http.api.models.scanning import (
     ExportRow,
@@ -54,7 +63,6 @@ router = APIRouter(tags=["imagescan"])
 MAX_SEARCH_PAGE = 100
 MAX_IMAGES = 100  # images one POST scansummary/tags may ask about
 SearchPageSize = Annotated[int, Query(alias="pageSize", ge=1, le=MAX_SEARCH_PAGE)]
-Count = Annotated[bool, Query()]
 Platform = Annotated[str | None, Query(max_length=64)]
 # Leading characters a spreadsheet reads as a formula (CSV injection): such a cell gets a quote.
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
@@ -178,7 +186,7 @@ async def _search(
     found = await reports.reports(services.db, [image.digest for image in page.images])
     next_page(response, page.next_start)
     if page.total is not None:
-        response.headers["X-Resource-Count"] = str(page.total)
+        resource_count(response, page.total)
     return [summary(image, found[image.digest], detailed=False) for image in page.images]
 
 

@@ -14,9 +14,6 @@ users' tokens (``?username=``) with any of their credentials; nobody else sees t
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Annotated
-
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
@@ -26,7 +23,16 @@ from moorage.auth.access_tokens import NoSuchTokenOwner
 from moorage.auth.credentials import require_own_credentials
 from moorage.auth.levels import Principal
 from moorage.errors import Denied, InvalidInput, InvalidParameters, NoSuchAccount
-from moorage.http.api.common import Db, PageSize, PageStart, SignedIn, next_page
+from moorage.http.api.common import (
+    Count,
+    Db,
+    PageSize,
+    PageStart,
+    SignedIn,
+    next_page,
+    query_time,
+    resource_count,
+)
 from moorage.http.api.models.tokens import ApiToken, NewApiToken
 
 router = APIRouter(tags=["api_tokens"])
@@ -35,7 +41,6 @@ router = APIRouter(tags=["api_tokens"])
 GENERATED_BY = {**access_tokens.KINDS_MADE, "user": (access_tokens.API,)}
 MASS_DELETE_FILTERS = frozenset({"username", "usedbefore", "generatedby"})
 EVERY = access_tokens.EVERY_KIND
-Count = Annotated[bool, Query()]
 
 
 class NewToken(BaseModel):
@@ -85,19 +90,6 @@ async def _own_token(db: Db, principal: Principal, hashed: str) -> access_tokens
     return info
 
 
-def parse_used_before(value: str) -> dt.datetime:
-    """DTR's ``usedbefore``: an RFC 3339 date-time (or a date: its midnight, UTC)."""
-    text = value.strip()
-    try:
-        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError as exc:
-        raise InvalidParameters(
-            "usedbefore must be a date-time such as 2024-01-31T00:00:00Z",
-            detail={"usedbefore": value[:64]},
-        ) from exc
-    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
-
-
 def _user_agent(request: Request) -> str:
     return request.headers.get("user-agent", "")
 
@@ -126,7 +118,7 @@ async def list_tokens(
     next_page(response, found[page_size].hashed if len(found) > page_size else None)
     if count:
         total = await access_tokens.count_for(db, owner.id, kinds=EVERY)
-        response.headers["X-Resource-Count"] = str(total)
+        resource_count(response, total)
     return [ApiToken.of(t) for t in found[:page_size]]
 
 
@@ -179,7 +171,7 @@ async def delete_tokens(
         raise InvalidParameters(
             "generatedby must be auto or manual", detail={"generatedby": generatedby[:64]}
         )
-    used_before = parse_used_before(usedbefore) if usedbefore is not None else None
+    used_before = query_time("usedbefore", usedbefore) if usedbefore is not None else None
     owner = await _owner(db, principal, username)
     await access_tokens.revoke_matching(db, owner.id, kinds=kinds, used_before=used_before)
     return Response(status_code=200)
