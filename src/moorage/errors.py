@@ -237,7 +237,9 @@ class NoSuchRepository(NotFound):
 
 
 class NoSuchTag(NotFound):
-    code, default_message = "NO_SUCH_TAG", "no such tag"
+    """DTR's answer for a tag (or digest) the repository does not hold."""
+
+    code, default_message = "NO_SUCH_TAG", "no such tag in this repository"
 
 
 class NoSuchManifest(NotFound):

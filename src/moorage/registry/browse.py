@@ -39,7 +39,7 @@ class TagRow:
     pushed_by: str | None
     updated_at: dt.datetime
     created_at: dt.datetime
-    payload: bytes | None
+    payload: bytes
     manifest_id: int = 0
 
 
@@ -53,7 +53,7 @@ class ManifestRow:
     config_digest: str | None
     size: int
     created_at: dt.datetime
-    payload: bytes | None
+    payload: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +129,7 @@ def _bytewise(ctx: RegistryContext, column: ColumnElement[str]) -> ColumnElement
 # ---- tags ----------------------------------------------------------------------------------
 
 
-def _tag_query(with_payload: bool) -> Any:
+def _tag_query() -> Any:
     columns = [
         t.tags.c.name,
         t.manifests.c.digest,
@@ -140,15 +140,14 @@ def _tag_query(with_payload: bool) -> Any:
         t.tags.c.updated_at,
         t.manifests.c.created_at,
         t.manifests.c.id.label("manifest_id"),
+        t.manifests.c.payload,
     ]
-    if with_payload:
-        columns.append(t.manifests.c.payload)
     return select(*columns).select_from(
         t.tags.join(t.manifests, t.manifests.c.id == t.tags.c.manifest_id)
     )
 
 
-def _tag_row(row: Any, with_payload: bool) -> TagRow:
+def _tag_row(row: Any) -> TagRow:
     return TagRow(
         name=row.name,
         digest=row.digest,
@@ -158,7 +157,7 @@ def _tag_row(row: Any, with_payload: bool) -> TagRow:
         pushed_by=row.pushed_by,
         updated_at=as_utc(row.updated_at),
         created_at=as_utc(row.created_at),
-        payload=bytes(row.payload) if with_payload else None,
+        payload=bytes(row.payload),
         manifest_id=int(row.manifest_id),
     )
 
@@ -169,33 +168,32 @@ async def tag_page(
     *,
     start: str | None,
     limit: int,
-    with_payload: bool,
 ) -> tuple[list[TagRow], str | None]:
     """Tags ordered by name (bytewise) from ``start``; and the name the next page starts at."""
     column = _bytewise(ctx, t.tags.c.name)
-    query = _tag_query(with_payload).where(t.tags.c.repository_id == repository_id)
+    query = _tag_query().where(t.tags.c.repository_id == repository_id)
     if start:
         query = query.where(column >= start)
     query = query.order_by(column).limit(limit + 1)
     async with ctx.db.read() as conn:
-        rows = [_tag_row(r, with_payload) for r in await conn.execute(query)]
+        rows = [_tag_row(r) for r in await conn.execute(query)]
     nxt = rows[limit].name if len(rows) > limit else None
     return rows[:limit], nxt
 
 
 async def tag_page_before(
-    ctx: RegistryContext, repository_id: int, *, before: str, limit: int, with_payload: bool
+    ctx: RegistryContext, repository_id: int, *, before: str, limit: int
 ) -> list[TagRow]:
     """The ``limit`` tags just before ``before`` (a "previous" page), in name order."""
     column = _bytewise(ctx, t.tags.c.name)
     query = (
-        _tag_query(with_payload)
+        _tag_query()
         .where(and_(t.tags.c.repository_id == repository_id, column < before))
         .order_by(column.desc())
         .limit(limit)
     )
     async with ctx.db.read() as conn:
-        rows = [_tag_row(r, with_payload) for r in await conn.execute(query)]
+        rows = [_tag_row(r) for r in await conn.execute(query)]
     return rows[::-1]
 
 
@@ -239,14 +237,14 @@ async def tag(ctx: RegistryContext, repository_id: int, reference: str) -> TagRo
             manifest_id=int(row.id),
         )
     validate_tag(reference)
-    query = _tag_query(True).where(
+    query = _tag_query().where(
         and_(t.tags.c.repository_id == repository_id, t.tags.c.name == reference)
     )
     async with ctx.db.read() as conn:
         found = (await conn.execute(query)).first()
     if found is None:
         raise ManifestUnknown(f"no tag {reference!r}", detail={"reference": reference})
-    return _tag_row(found, True)
+    return _tag_row(found)
 
 
 # ---- manifests -----------------------------------------------------------------------------

@@ -168,7 +168,6 @@ async def platform_images(
 ) -> tuple[list[ImageDetails], int | None]:
     """The image a tag names, or a page of one per platform when it names an index (manifest
     list), from index position ``start``; and the position the next page starts at."""
-    assert row.payload is not None
     if row.media_type not in mt.INDEXES:
         top = await image_details(configs, row.digest, row.media_type, row.payload, row.created_at)
         return [top], None

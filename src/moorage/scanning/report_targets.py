@@ -8,19 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from moorage.errors import ManifestUnknown, NotFound
+from moorage.errors import ManifestUnknown, NoSuchTag
 from moorage.oci import mediatypes as mt
 from moorage.registry import browse, indexes
 from moorage.registry.context import RegistryContext
 from moorage.registry.repositories import RepositoryDetails
 
 MAX_PLATFORMS = 100  # platforms of one index a summary covers
-
-
-class NoSuchTag(NotFound):
-    """DTR's answer for a tag (or digest) the repository does not hold."""
-
-    code, default_message = "NO_SUCH_TAG", "no such tag in this repository"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +61,6 @@ async def resolve(
     except ManifestUnknown as exc:
         raise NoSuchTag(detail={"reference": reference[:200]}) from exc
     tag = "" if row.name == row.digest else row.name
-    assert row.payload is not None
     if row.media_type in mt.INDEXES:
         children, _ = await indexes.index_children(
             ctx, row.manifest_id, start=0, limit=MAX_PLATFORMS

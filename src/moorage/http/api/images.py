@@ -7,7 +7,7 @@ A page of tags carries each manifest's ``vuln_summary``: one more statement per 
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
@@ -34,6 +34,7 @@ from moorage.http.api.models.images import (
 from moorage.http.services import services
 from moorage.oci.digest import is_digest
 from moorage.registry import browse, indexes, manifests
+from moorage.registry.browse import ImageDetails
 from moorage.registry.context import RegistryContext
 from moorage.scanning import report_tags
 from moorage.services.access import repository_level
@@ -56,6 +57,23 @@ async def _tag_list(
     return TagList.of(repository, found, scans)
 
 
+Row = TypeVar("Row", browse.TagRow, browse.ManifestRow)
+
+
+async def _with_images(ctx: RegistryContext, rows: list[Row]) -> list[tuple[Row, ImageDetails]]:
+    """Each row with its image's details (the page's configs read once each)."""
+    configs = browse.ConfigCache(ctx)
+    return [
+        (
+            row,
+            await browse.image_details(
+                configs, row.digest, row.media_type, row.payload, row.created_at
+            ),
+        )
+        for row in rows
+    ]
+
+
 @router.get("/repositories/{namespace}/{repo}/tags")
 async def list_tags(
     namespace: str,
@@ -75,17 +93,8 @@ async def list_tags(
     name = f"{namespace}/{repo}"
     _, details = await repository_level(db, principal, name)
     ctx = _ctx(request)
-    rows, nxt = await browse.tag_page(
-        ctx, details.id, start=page_start, limit=page_size, with_payload=True
-    )
-    out: list[TagEntry] = []
-    configs = browse.ConfigCache(ctx)
-    for row in rows:
-        assert row.payload is not None
-        manifest = await browse.image_details(
-            configs, row.digest, row.media_type, row.payload, row.created_at
-        )
-        out.append((row, manifest))
+    rows, nxt = await browse.tag_page(ctx, details.id, start=page_start, limit=page_size)
+    out: list[TagEntry] = await _with_images(ctx, rows)
     next_page(response, nxt)
     if count:
         resource_count(response, await browse.tag_count(ctx, details.id))
@@ -169,14 +178,7 @@ async def list_manifests(
     ctx = _ctx(request)
     rows, nxt = await browse.manifest_page(ctx, details.id, start=page_start, limit=page_size)
     tags = await browse.tags_of(ctx, details.id, [r.digest for r in rows])
-    configs = browse.ConfigCache(ctx)
-    found: list[ManifestFound] = []
-    for row in rows:
-        assert row.payload is not None
-        image = await browse.image_details(
-            configs, row.digest, row.media_type, row.payload, row.created_at
-        )
-        found.append((row, image))
+    found: list[ManifestFound] = await _with_images(ctx, rows)
     next_page(response, nxt)
     if count:
         resource_count(response, await browse.manifest_count(ctx, details.id))

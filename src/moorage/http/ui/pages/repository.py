@@ -97,7 +97,6 @@ async def _tag_entry(
             count=summary.count,
         )
         return entry
-    assert row.payload is not None
     details = await browse.image_details(
         configs, row.digest, row.media_type, row.payload, row.created_at
     )
@@ -116,14 +115,10 @@ async def tags(request: Request, viewer: Viewer | None) -> Response:
     before = request.query_params.get("before") or None
     nxt: str | None
     if before:
-        rows = await browse.tag_page_before(
-            ctx, repo.id, before=before, limit=PAGE_SIZE, with_payload=True
-        )
+        rows = await browse.tag_page_before(ctx, repo.id, before=before, limit=PAGE_SIZE)
         nxt = before
     else:
-        rows, nxt = await browse.tag_page(
-            ctx, repo.id, start=start, limit=PAGE_SIZE, with_payload=True
-        )
+        rows, nxt = await browse.tag_page(ctx, repo.id, start=start, limit=PAGE_SIZE)
     configs = browse.ConfigCache(ctx)
     entries = [await _tag_entry(ctx, repo, row, configs) for row in rows]
     first = await browse.tag_count(ctx, repo.id, before=rows[0].name) if rows else 0
@@ -158,7 +153,6 @@ async def image(request: Request, viewer: Viewer | None) -> Response:
     ctx = ctx_of(request)
     reference = request.path_params["reference"]
     row = await browse.tag(ctx, repo.id, reference)
-    assert row.payload is not None
     configs = browse.ConfigCache(ctx)
     top = await browse.image_details(
         configs, row.digest, row.media_type, row.payload, row.created_at
