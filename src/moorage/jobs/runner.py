@@ -55,8 +55,7 @@ class JobRunner:
         self.poll = poll_seconds
         self.worker = worker or worker_name()
         self.actions = actions if actions is not None else builtin_actions()
-        self._running: dict[str, asyncio.Task[None]] = {}
-        self._running_action: dict[str, str] = {}  # job id → its action
+        self._running: dict[str, tuple[str, asyncio.Task[None]]] = {}  # job id → action, task
         # Per-action limits an administrator set (workers.set_capacity), read at each heartbeat.
         self.limits: dict[str, int] = {}
         self._last_beat = 0.0
@@ -84,7 +83,7 @@ class JobRunner:
 
     async def _stop_jobs(self) -> None:
         """The loop's final step: this worker's jobs stop (recorded ``worker_dead``)."""
-        running = list(self._running.values())
+        running = [task for _, task in self._running.values()]
         for job_task in running:
             job_task.cancel()
         if running:
@@ -123,7 +122,7 @@ class JobRunner:
     def _with_room(self, actions: list[str]) -> list[str]:
         """The actions of which this worker runs fewer jobs than its capacity for them."""
         limits = workers.effective(self.capacity, actions, self.limits)
-        running = list(self._running_action.values())
+        running = [action for action, _ in self._running.values()]
         return [a for a in actions if running.count(a) < limits[a]]
 
     async def _compact(self) -> None:
@@ -142,12 +141,10 @@ class JobRunner:
 
     def _spawn(self, job: jobs.Job) -> None:
         task = asyncio.create_task(self._execute(job), name=f"moorage-job-{job.id}")
-        self._running[job.id] = task
-        self._running_action[job.id] = job.action
+        self._running[job.id] = (job.action, task)
 
         def done(_: asyncio.Task[None]) -> None:
             self._running.pop(job.id, None)
-            self._running_action.pop(job.id, None)
             self._loop.poke()
 
         task.add_done_callback(done)

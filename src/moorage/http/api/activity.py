@@ -16,9 +16,9 @@ from fastapi import APIRouter, Query
 from sqlalchemy.sql.elements import ColumnElement
 from starlette.responses import Response
 
-from moorage.auth import accounts, grants
+from moorage.auth import grants
 from moorage.db.engine import Database
-from moorage.errors import InvalidParameters
+from moorage.errors import InvalidParameters, NoSuchAccount
 from moorage.events import store as events
 from moorage.http.api.common import (
     Caller,
@@ -32,6 +32,7 @@ from moorage.http.api.common import (
 )
 from moorage.http.api.models.events import EventList
 from moorage.services.access import repository_level
+from moorage.services.accounts import resolve_account
 
 router = APIRouter(tags=["events"])
 
@@ -55,11 +56,10 @@ async def _actor(db: Database, actor_id: str | None) -> str | None:
         return None
     if actor_id == events.ANONYMOUS:
         return actor_id
-    async with db.read() as conn:
-        found = await accounts.find(conn, actor_id)
-        if found is None and actor_id.isdigit() and len(actor_id) < 19:
-            found = await accounts.by_id(conn, int(actor_id))
-    return found.name if found is not None else actor_id
+    try:
+        return (await resolve_account(db, actor_id)).name
+    except NoSuchAccount:
+        return actor_id  # matches no event
 
 
 async def _filters(
