@@ -18,6 +18,7 @@ from moorage.http.api import (
     ldap,
     meta,
     not_yet,
+    pruning,
     public_keys,
     remote,
     repositories,
@@ -64,6 +65,7 @@ def api_v0(slot: ServicesSlot) -> FastAPI:
     app.include_router(tokens.router)
     app.include_router(jobs.router)
     app.include_router(webhooks.router)
+    app.include_router(pruning.router)
     app.include_router(imagescan.router)
     app.include_router(sbom.router)
     app.include_router(scansummary.router)

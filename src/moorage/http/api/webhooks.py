@@ -1,5 +1,4 @@
-"""``/api/v0/webhooks`` (DTR's webhooks), the hooks of a namespace and of a repository, and
-``/api/v0/repositories/{ns}/{repo}/pruningPolicies``.
+"""``/api/v0/webhooks`` (DTR's webhooks) and the hooks of a namespace and of a repository.
 
 Who may manage a hook is DTR's rule (``webhooks.hooks.manage_refusal``, which also decides at
 each delivery whether the creator still may): a system administrator any hook; an
@@ -15,9 +14,9 @@ the setting, at create, update and test alike, before anything is sent.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
@@ -27,13 +26,10 @@ from moorage.errors import Denied, InvalidInput, NoSuchAccount
 from moorage.http.api.common import Db, SignedIn
 from moorage.http.api.models.webhooks import (
     Delivery,
-    PrunableTag,
-    PruningPolicy,
     Webhook,
     WebhookTest,
 )
 from moorage.http.services import services
-from moorage.registry import pruning
 from moorage.services.access import namespace_level, repository_level
 from moorage.webhooks import delivery, hooks
 from moorage.webhooks.payloads import TYPE_ORDER
@@ -228,92 +224,3 @@ async def list_repository_webhooks(
     if level < Level.ADMIN:
         raise Denied("only repository administrators may list its webhooks")
     return [Webhook.of(h) for h in await hooks.listing(db, key=name)]
-
-
-# ---- pruning policies ------------------------------------------------------------------------
-
-
-class PolicyBody(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    enabled: bool = True
-    rules: list[dict[str, Any]]
-
-
-async def _repository_admin(db: Db, principal: Principal, name: str) -> int:
-    level, repo = await repository_level(db, principal, name)
-    if level < Level.ADMIN:
-        raise Denied("only repository administrators may manage pruning policies")
-    return int(repo.id)
-
-
-@router.get("/repositories/{namespace}/{repo}/pruningPolicies")
-async def list_policies(
-    namespace: str, repo: str, db: Db, principal: SignedIn
-) -> list[PruningPolicy]:
-    _, details = await repository_level(db, principal, f"{namespace}/{repo}")
-    return [PruningPolicy.of(p) for p in await pruning.listing(db, int(details.id))]
-
-
-@router.post("/repositories/{namespace}/{repo}/pruningPolicies", status_code=201)
-async def create_policy(
-    namespace: str, repo: str, body: PolicyBody, db: Db, principal: SignedIn
-) -> PruningPolicy:
-    repository_id = await _repository_admin(db, principal, f"{namespace}/{repo}")
-    policy = await pruning.create(db, repository_id, body.enabled, pruning.parse_rules(body.rules))
-    return PruningPolicy.of(policy)
-
-
-@router.put("/repositories/{namespace}/{repo}/pruningPolicies")
-async def replace_policies(
-    namespace: str, repo: str, body: list[PolicyBody], db: Db, principal: SignedIn
-) -> list[PruningPolicy]:
-    repository_id = await _repository_admin(db, principal, f"{namespace}/{repo}")
-    parsed = [(p.enabled, pruning.parse_rules(p.rules)) for p in body]
-    await pruning.replace_all(db, repository_id, parsed)
-    return [PruningPolicy.of(p) for p in await pruning.listing(db, repository_id)]
-
-
-@router.post("/repositories/{namespace}/{repo}/pruningPolicies/test")
-async def test_policy(
-    namespace: str,
-    repo: str,
-    db: Db,
-    principal: SignedIn,
-    body: Annotated[PolicyBody | None, Body()] = None,
-) -> list[PrunableTag]:
-    """Dry run: the tags the given policy (or, without a body, the stored policies and the tag
-    limit) would prune now."""
-    repository_id = await _repository_admin(db, principal, f"{namespace}/{repo}")
-    policies = None
-    if body is not None:
-        rules = pruning.parse_rules(body.rules)
-        policies = [pruning.Policy("test", repository_id, True, rules)]
-    found = await pruning.plan(db, repository_id, policies, with_limit=body is None)
-    return [PrunableTag.of(tag) for tag in found]
-
-
-@router.get("/repositories/{namespace}/{repo}/pruningPolicies/{policy_id}")
-async def get_policy(
-    namespace: str, repo: str, policy_id: str, db: Db, principal: SignedIn
-) -> PruningPolicy:
-    _, details = await repository_level(db, principal, f"{namespace}/{repo}")
-    return PruningPolicy.of(await pruning.get(db, int(details.id), policy_id))
-
-
-@router.put("/repositories/{namespace}/{repo}/pruningPolicies/{policy_id}")
-async def update_policy(
-    namespace: str, repo: str, policy_id: str, body: PolicyBody, db: Db, principal: SignedIn
-) -> PruningPolicy:
-    repository_id = await _repository_admin(db, principal, f"{namespace}/{repo}")
-    rules = pruning.parse_rules(body.rules)
-    return PruningPolicy.of(await pruning.update(db, repository_id, policy_id, body.enabled, rules))
-
-
-@router.delete("/repositories/{namespace}/{repo}/pruningPolicies/{policy_id}", status_code=204)
-async def delete_policy(
-    namespace: str, repo: str, policy_id: str, db: Db, principal: SignedIn
-) -> Response:
-    repository_id = await _repository_admin(db, principal, f"{namespace}/{repo}")
-    await pruning.remove(db, repository_id, policy_id)
-    return Response(status_code=204)

@@ -1,4 +1,4 @@
-"""DTR's webhook objects (``/webhooks``) and pruning policies (``.../pruningPolicies``)."""
+"""DTR's webhook objects (``/webhooks``) ."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from typing import Any
 from pydantic import Field
 
 from moorage.http.api.models.wire import Timestamp, WireModel
-from moorage.registry import pruning
 from moorage.webhooks import delivery, hooks
 
 # DTR's zero time: what it sends for a hook never delivered (Go's zero ``time.Time``).
@@ -109,37 +108,3 @@ class Delivery(WireModel):
                 for a in found.history
             ],
         )
-
-
-class PruningRule(WireModel):
-    field: str
-    operator: str
-    values: list[str]
-
-
-class PruningPolicy(WireModel):
-    id: str
-    enabled: bool
-    rules: list[PruningRule]
-
-    @classmethod
-    def of(cls, policy: pruning.Policy) -> PruningPolicy:
-        return cls(
-            id=policy.id,
-            enabled=policy.enabled,
-            rules=[
-                PruningRule(field=r.field, operator=r.operator, values=list(r.values))
-                for r in policy.rules
-            ],
-        )
-
-
-class PrunableTag(WireModel):
-    """A tag a pruning dry run would remove."""
-
-    name: str
-    updated_at: Timestamp = Field(serialization_alias="updatedAt")
-
-    @classmethod
-    def of(cls, found: tuple[str, dt.datetime]) -> PrunableTag:
-        return cls(name=found[0], updated_at=found[1])
