@@ -30,12 +30,21 @@ _TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
+ENZI = "enzi:"
+
+
 @cache
 def definitions() -> dict[str, Any]:
-    """Every definition of every family file, by its Swagger name (``responses.Tag`` …)."""
+    """Every definition of every family file, by its Swagger name (``responses.Tag`` …).
+
+    eNZi's (``enzi*.json``, from UCP's Swagger) are under ``enzi:`` (``enzi:responses.Team``):
+    the two Swagger files use the same names for different objects, and a ``$ref`` inside an
+    eNZi definition means eNZi's."""
     merged: dict[str, Any] = {}
     for path in sorted(DEFINITIONS.glob("*.json")):
-        for name, definition in json.loads(path.read_text()).items():
+        scope = ENZI if path.name.startswith("enzi") else ""
+        for bare, definition in json.loads(path.read_text()).items():
+            name = scope + bare
             if name in merged and merged[name] != definition:
                 raise AssertionError(f"{path.name}: {name} differs from another family's copy")
             merged[name] = definition
@@ -49,7 +58,9 @@ def problems(
     its path (``Tag.manifest.os``). ``leave_out``: dotted paths (from the definition's own
     name, without it: ``manifest.osVersion``) that may be absent."""
     found: list[str] = []
-    _check(body, {"$ref": f"#/definitions/{definition}"}, "", found, frozenset(leave_out), True)
+    scope = ENZI if definition.startswith(ENZI) else ""
+    ref = {"$ref": f"#/definitions/{definition.removeprefix(ENZI)}"}
+    _check(body, ref, "", found, frozenset(leave_out), True, scope)
     return found
 
 
@@ -60,9 +71,9 @@ def assert_matches(
     assert not found, f"not DTR's {definition}:\n  " + "\n  ".join(found)
 
 
-def _resolve(schema: dict[str, Any]) -> dict[str, Any]:
+def _resolve(schema: dict[str, Any], scope: str) -> dict[str, Any]:
     while "$ref" in schema:
-        name = schema["$ref"].removeprefix("#/definitions/")
+        name = scope + schema["$ref"].removeprefix("#/definitions/")
         if name not in definitions():
             raise AssertionError(f"{name} is not in tests/http/api/dtr_definitions/")
         schema = definitions()[name]
@@ -76,8 +87,9 @@ def _check(
     found: list[str],
     leave_out: frozenset[str],
     required: bool,
+    scope: str,
 ) -> None:
-    schema = _resolve(schema)
+    schema = _resolve(schema, scope)
     kind = schema.get("type", "object" if "properties" in schema else None)
     where = path or "(top)"
     if value is None:
@@ -104,7 +116,7 @@ def _check(
     if kind == "array":
         assert isinstance(value, list)
         for i, item in enumerate(value):
-            _check(item, schema.get("items", {}), f"{path}[{i}]", found, leave_out, True)
+            _check(item, schema.get("items", {}), f"{path}[{i}]", found, leave_out, True, scope)
     if kind == "object":
         assert isinstance(value, dict)
         needed = set(schema.get("required", []))
@@ -115,13 +127,13 @@ def _check(
                 if plain not in leave_out:
                     found.append(f"{dotted}: missing")
                 continue
-            _check(value[name], sub, dotted, found, leave_out, name in needed)
+            _check(value[name], sub, dotted, found, leave_out, name in needed, scope)
         extra = schema.get("additionalProperties")
         if isinstance(extra, dict):
             known = set(schema.get("properties", {}))
             for name, item in value.items():
                 if name not in known:
-                    _check(item, extra, f"{path}[{name!r}]", found, leave_out, True)
+                    _check(item, extra, f"{path}[{name!r}]", found, leave_out, True, scope)
 
 
 def _plain(dotted: str) -> str:

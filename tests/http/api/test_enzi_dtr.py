@@ -32,12 +32,12 @@ async def test_an_organization_has_enzis_counts_and_is_found_by_id(inproc: InPro
         _ok(await c.put(f"{BASE}/cntorg/members/cnt-b"))
         _ok(await c.post(f"{BASE}/cntorg/teams", json={"name": "devs"}), 201)
         got = _ok(await c.get(f"{BASE}/cntorg"))
-        assert_matches(got, "responses.Account")
+        assert_matches(got, "enzi:responses.Account")
         assert (got["membersCount"], got["teamsCount"]) == (2, 1)
         by_id = _ok(await c.get(f"{BASE}/{org['id']}"))
         assert by_id["name"] == "cntorg" and by_id["membersCount"] == 2
         user = _ok(await c.get(f"{BASE}/cnt-a"))
-        assert_matches(user, "responses.Account", leave_out=USER_LEAVES_OUT)
+        assert_matches(user, "enzi:responses.Account", leave_out=USER_LEAVES_OUT)
         r = await c.get(f"{BASE}/987654321")
         assert r.status_code == 404 and r.json()["errors"][0]["code"] == "NO_SUCH_ACCOUNT"
 
@@ -62,7 +62,7 @@ async def test_the_accounts_page_has_enzis_totals_and_filters(inproc: InProcessA
         # Users have no counts (USER_LEAVES_OUT); the organizations are checked in full below.
         assert_matches(
             page,
-            "responses.Accounts",
+            "enzi:responses.Accounts",
             leave_out={"accounts.membersCount", "accounts.teamsCount"},
         )
         users = [a for a in page["accounts"] if not a["isOrg"]]
@@ -70,7 +70,7 @@ async def test_the_accounts_page_has_enzis_totals_and_filters(inproc: InProcessA
         assert (page["usersCount"], page["orgsCount"]) == (len(users), len(orgs))
         assert page["resourceCount"] == len(page["accounts"])
         for org in orgs:
-            assert_matches(org, "responses.Account")
+            assert_matches(org, "enzi:responses.Account")
 
         def names(filter_: str) -> set[str]:
             return {a["name"] for a in page_of(filter_)["accounts"]}

@@ -51,20 +51,20 @@ async def test_a_user_adds_lists_relabels_and_removes_own_keys(inproc: InProcess
         r = await c.post(f"{BASE}/keyowner/publicKeys", json={"publicKey": pem, "label": "laptop"})
         assert r.status_code == 201, r.text
         created: dict[str, Any] = r.json()
-        assert_matches(created, "responses.AccountPublicKey")
+        assert_matches(created, "enzi:responses.AccountPublicKey")
         assert created["id"] == key_id
         assert created["accountID"] == await _account_id(inproc, "keyowner")
         assert created["label"] == "laptop" and created["publicKey"] == pem
 
         r = await c.get(f"{BASE}/keyowner/publicKeys")
         assert r.status_code == 200, r.text
-        assert_matches(r.json(), "responses.AccountPublicKeys")
+        assert_matches(r.json(), "enzi:responses.AccountPublicKeys")
         assert [k["id"] for k in r.json()["accountPublicKeys"]] == [key_id]
         assert r.json()["nextPageStart"] == ""
 
         r = await c.patch(f"{BASE}/keyowner/publicKeys/{key_id}", json={"label": "desk"})
         assert r.status_code == 200, r.text
-        assert_matches(r.json(), "responses.AccountPublicKey")
+        assert_matches(r.json(), "enzi:responses.AccountPublicKey")
         assert r.json()["label"] == "desk" and r.json()["publicKey"] == pem
 
         r = await c.post(f"{BASE}/keyowner/publicKeys", json={"publicKey": pem})
