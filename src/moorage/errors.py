@@ -228,12 +228,23 @@ class NoSuchAccount(NotFound):
     code, default_message = "NO_SUCH_ACCOUNT", "no such account"
 
 
+class NoSuchUser(NoSuchAccount):
+    """DTR's code where a route names a user (``/accounts/{username}/settings``)."""
+
+    api_code = "NO_SUCH_USER"
+
+
 class NoSuchTeam(NotFound):
     code, default_message = "NO_SUCH_TEAM", "no such team"
 
 
 class NoSuchRepository(NotFound):
     code, default_message = "NO_SUCH_REPOSITORY", "no such repository"
+
+
+class NoSuchNamespaceTeamAccess(NotFound):
+    code = "NO_SUCH_NAMESPACE_TEAM_ACCESS"
+    default_message = "the team has no access grant in this namespace"
 
 
 class NoSuchTag(NotFound):
@@ -244,6 +255,13 @@ class NoSuchTag(NotFound):
 
 class NoSuchManifest(NotFound):
     code, default_message = "NO_SUCH_MANIFEST", "no such manifest"
+
+
+class NoSuchRef(NotFound):
+    """DTR's answer for a tag or digest the repository does not hold (``tags/{reference}``,
+    ``manifests/{reference}``, ``scansummary/repositories/.../{reference}``)."""
+
+    code, default_message = "NO_SUCH_REF", "no such tag or digest in this repository"
 
 
 class NoSuchToken(NotFound):
@@ -275,6 +293,20 @@ class RepositoryExists(Conflict):
 
 class InvalidInput(MoorageError):
     code, status, default_message = "INVALID_INPUT", 400, "invalid input"
+
+
+class InvalidDigest(InvalidInput):
+    code, default_message = "INVALID_DIGEST", "the given digest is invalid"
+
+
+class InvalidPruningPolicy(InvalidInput):
+    code, default_message = "INVALID_PRUNING_POLICY", "the given pruning policy is invalid"
+
+
+class ScanningNotEnabled(InvalidInput):
+    """DTR's answer to a scan request while the site setting ``scanningEnabled`` is off."""
+
+    code, default_message = "SCANNING_NOT_ENABLED", "scanning is not enabled"
 
 
 class NotImplementedYet(MoorageError):

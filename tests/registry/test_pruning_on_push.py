@@ -18,6 +18,7 @@ from tests.http.v2.inproc_push import create_repository, image, push_image, put_
 from tests.inprocess import InProcessApp
 
 DEV_RULES = {"rules": [{"field": "tag", "operator": "sw", "values": ["dev-"]}]}
+LATER = {"initialEvaluation": "false"}  # DTR's default (true) would prune at once
 
 
 async def _tags(c: httpx.AsyncClient, repo: str) -> set[str]:
@@ -53,9 +54,11 @@ async def test_a_push_prunes_with_no_webhooks(inproc: InProcessApp) -> None:
         repo = await create_repository(c, "admin", "pruned")
         for tag in ("keep-1", "dev-1"):
             await push_image(c, repo, tag)
-        r = await c.post(f"/api/v0/repositories/{repo}/pruningPolicies", json=DEV_RULES)
+        r = await c.post(
+            f"/api/v0/repositories/{repo}/pruningPolicies", params=LATER, json=DEV_RULES
+        )
         assert r.status_code == 201, r.text
-        assert await _prune_jobs(c) == []  # creating a policy prunes nothing by itself
+        assert await _prune_jobs(c) == []  # without initialEvaluation: nothing until a push
 
         body = await image(c, repo, note="dev-2")
         with statements(inproc) as seen:
@@ -119,11 +122,15 @@ async def test_a_push_without_pruning_runs_no_pruning_statement(inproc: InProces
         r = await c.patch(f"/api/v0/repositories/{limited}", json={"tagLimit": 5})
         assert r.status_code == 200, r.text
         with_policy = await create_repository(c, "admin", "withpolicy")
-        r = await c.post(f"/api/v0/repositories/{with_policy}/pruningPolicies", json=DEV_RULES)
+        r = await c.post(
+            f"/api/v0/repositories/{with_policy}/pruningPolicies", params=LATER, json=DEV_RULES
+        )
         assert r.status_code == 201, r.text
         disabled = await create_repository(c, "admin", "disabledpolicy")
         r = await c.post(
-            f"/api/v0/repositories/{disabled}/pruningPolicies", json={**DEV_RULES, "enabled": False}
+            f"/api/v0/repositories/{disabled}/pruningPolicies",
+            params=LATER,
+            json={**DEV_RULES, "enabled": False},
         )
         assert r.status_code == 201 and r.json()["enabled"] is False, r.text
 

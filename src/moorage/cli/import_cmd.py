@@ -10,6 +10,12 @@ in the process list; ``--source-password-file`` reads one from a file). Never pr
 Outbound requests go through Moorage's guard: public addresses only, unless ``--allow-network``
 lists the internal networks of the two registries (``10.0.0.0/8``); cloud metadata addresses
 are refused always.
+
+Proxies: requests to the source go through the site's ``httpProxy`` / ``httpsProxy`` (but for
+what ``noProxy`` names), read from the target's ``/api/v0/meta/settings`` (the target user must
+be an administrator; else the source is reached directly, and the log says so). ``--http-proxy``,
+``--https-proxy`` and ``--no-proxy`` replace the site's three (``--no-proxy '*'``: directly).
+The target is reached directly.
 """
 
 from __future__ import annotations
@@ -19,8 +25,12 @@ import asyncio
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from moorage.errors import ConfigError
+
+if TYPE_CHECKING:
+    from moorage.remote.outbound import Proxies
 
 
 def _secret(args: argparse.Namespace, side: str) -> str:
@@ -40,6 +50,22 @@ def _ca(path: str | None) -> str:
         return Path(path).read_text()
     except OSError as exc:
         raise ConfigError(f"cannot read the CA file {path}: {exc.strerror}") from exc
+
+
+def _proxies(http: str, https: str, no_proxy: str) -> Proxies:
+    from pydantic import ValidationError
+
+    from moorage.db.site_settings import SiteSettings
+    from moorage.remote.outbound import Proxies
+
+    try:  # the site setting's own check of a proxy URL
+        checked = SiteSettings.model_validate(
+            {"httpProxy": http, "httpsProxy": https, "noProxy": no_proxy}
+        )
+    except ValidationError as exc:  # said without the value (it may hold a password)
+        said = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"--http-proxy/--https-proxy/--no-proxy: {said}") from exc
+    return Proxies(checked.http_proxy, checked.https_proxy, checked.no_proxy)
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -64,6 +90,10 @@ def cmd_import(args: argparse.Namespace) -> int:
             skip_verify=getattr(args, f"{side}_insecure"),
         )
 
+    proxies = None
+    if args.http_proxy is not None or args.https_proxy is not None or args.no_proxy is not None:
+        proxies = _proxies(args.http_proxy or "", args.https_proxy or "", args.no_proxy or "")
+
     plan = ImportPlan(
         source=endpoint("source"),
         target=endpoint("target"),
@@ -71,6 +101,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         repositories=tuple(args.repository or ()),
         state_file=Path(args.state) if args.state else None,
         settings=not args.images_only,
+        proxies=proxies,
     )
 
     def log(line: str) -> None:
@@ -138,6 +169,21 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         action="append",
         metavar="CIDR",
         help="an internal network the registries are on (repeatable)",
+    )
+    parser.add_argument(
+        "--http-proxy",
+        metavar="URL",
+        help="proxy for an http:// source (default: the target's site setting httpProxy)",
+    )
+    parser.add_argument(
+        "--https-proxy",
+        metavar="URL",
+        help="proxy for an https:// source (default: the target's site setting httpsProxy)",
+    )
+    parser.add_argument(
+        "--no-proxy",
+        metavar="LIST",
+        help="names, addresses, CIDRs reached directly; '*' for all (default: the site's noProxy)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     parser.set_defaults(func=cmd_import)

@@ -216,7 +216,34 @@ team_members = Table(
     metadata,
     Column("team_id", Integer, ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True),
     Column("user_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    # eNZi's team admin (``isAdmin`` of a team membership): manages the team and its members.
+    Column("is_admin", Boolean, nullable=False, server_default=false()),
     Index("ix_team_members_user", "user_id"),
+)
+
+# eNZi's adminMemberSyncConfig of an organization: the directory entries (a group's members or
+# a search) that each LDAP sync makes the organization's admins (``org_members.is_owner``).
+org_admin_sync = Table(
+    "org_admin_sync",
+    metadata,
+    Column("org_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("enable_sync", Boolean, nullable=False, server_default=false()),
+    Column("select_group_members", Boolean, nullable=False, server_default=true()),
+    Column("group_dn", String(1024), nullable=False, server_default=""),
+    Column("group_member_attr", String(255), nullable=False, server_default="member"),
+    Column("search_base_dn", String(1024), nullable=False, server_default=""),
+    Column("search_filter", String(1024), nullable=False, server_default=""),
+    Column("search_scope_subtree", Boolean, nullable=False, server_default=false()),
+)
+
+# eNZi's groupLinkConfig of a team (a SAML assertion's group attribute): stored and answered;
+# Moorage has no SAML, so nothing reads it yet.
+team_group_links = Table(
+    "team_group_links",
+    metadata,
+    Column("team_id", Integer, ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True),
+    Column("enable_link", Boolean, nullable=False, server_default=false()),
+    Column("group_name", String(1024), nullable=False, server_default=""),
 )
 
 # eNZi's account public keys (content trust signers): ``key_id`` is the SHA-256 of the key's
@@ -473,5 +500,6 @@ pruning_policies = Table(
     Column("enabled", Boolean, nullable=False, server_default=true()),
     Column("rules", Text, nullable=False, server_default="[]"),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_pruned_at", DateTime(timezone=True), nullable=True),  # DTR's lastPrunedAt
     Index("ix_pruning_policies_repository", "repository_id"),
 )

@@ -10,6 +10,7 @@ import httpx
 
 from moorage.importer.registry_client import RegistryAnswer
 from moorage.importer.transport import RemoteUnreachable
+from moorage.remote import outbound
 
 PAGE = 100
 SETTINGS = ("visibility", "shortDescription", "longDescription", "scanOnPush", "tagLimit")
@@ -71,6 +72,24 @@ class DtrApi:
             return "repositories" in r.json()
         except ValueError:
             return False
+
+    async def site_proxies(self) -> outbound.Proxies | None:
+        """The site's ``httpProxy``, ``httpsProxy`` and ``noProxy`` (``GET /api/v0/meta/settings``,
+        which needs an administrator); None when they cannot be read (another user, no such
+        API, an answer without them)."""
+        r = await self._send("GET", "/api/v0/meta/settings")
+        if r.status_code != 200:
+            return None
+        try:
+            body = r.json()
+        except ValueError:
+            return None
+        if not isinstance(body, dict):
+            return None
+        values = [body.get(key, "") for key in ("httpProxy", "httpsProxy", "noProxy")]
+        if not all(isinstance(v, str) for v in values):
+            return None
+        return outbound.Proxies(*values)
 
     # ---- reading (the source) ---------------------------------------------------------------
 

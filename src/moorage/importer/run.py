@@ -7,6 +7,12 @@ be: reported), the repository with its settings but not ``immutableTags``, every
 ``immutableTags`` and the grants (teams created when missing). Each tag is recorded in the
 state file with its digest once copied; a tag the state file holds at the digest the source
 still has is skipped. ``verify`` compares every tag's digest on both sides.
+
+The source is reached through the site's proxies (``httpProxy``, ``httpsProxy``, ``noProxy``:
+``remote.outbound.Proxies``, asked for the guard's checked address, never the name), read from
+the target's ``/api/v0/meta/settings`` (an administrator's) unless the plan names proxies; the
+target, the site itself, is reached directly. When the target's settings cannot be read the
+source is reached directly, and the log says so.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ class ImportPlan:
     repositories: tuple[str, ...] = ()  # empty: every repository the source lists
     state_file: Path | None = None
     settings: bool = True  # copy settings and grants when the source has DTR's API
+    proxies: outbound.Proxies | None = None  # to the source; None: the target's site settings
 
 
 @dataclass
@@ -67,16 +74,51 @@ class _Side:
 
 
 @contextlib.asynccontextmanager
-async def _side(endpoint: Endpoint, guard: outbound.Guard, name: str) -> AsyncIterator[_Side]:
+async def _side(
+    endpoint: Endpoint,
+    guard: outbound.Guard,
+    name: str,
+    proxies: outbound.Proxies | None = None,
+) -> AsyncIterator[_Side]:
     url = base_url(endpoint.url)
     ca, skip = endpoint.ca_pem, endpoint.skip_verify
+    creds = endpoint.credentials
     async with (
-        make_client(url, endpoint.credentials, guard, ca_pem=ca, skip_verify=skip) as v2,
-        make_client(url, endpoint.credentials, guard, ca_pem=ca, skip_verify=skip) as api,
+        make_client(url, creds, guard, ca_pem=ca, skip_verify=skip, proxies=proxies) as v2,
+        make_client(url, creds, guard, ca_pem=ca, skip_verify=skip, proxies=proxies) as api,
     ):
-        if endpoint.credentials.given:
-            api.auth = httpx.BasicAuth(endpoint.credentials.username, endpoint.credentials.secret)
+        if creds.given:
+            api.auth = httpx.BasicAuth(creds.username, creds.secret)
         yield _Side(RegistryClient(v2, name), DtrApi(api, name))
+
+
+def _shown(proxy: str) -> str:
+    """A proxy URL without its user name and password (the log is not the place for them)."""
+    url = httpx.URL(proxy)
+    return str(url.copy_with(userinfo=b"")) if url.userinfo else proxy
+
+
+async def _source_proxies(plan: ImportPlan, target: _Side, log: Log) -> outbound.Proxies | None:
+    proxies = plan.proxies
+    if proxies is None:
+        proxies = await target.api.site_proxies()
+        if proxies is None:
+            log("the target's proxy settings cannot be read (an administrator's): no proxy")
+            return None
+    hops = [f"{k} {_shown(v)}" for k, v in (("http", proxies.http), ("https", proxies.https)) if v]
+    if hops:
+        bypass = f", not for {proxies.no_proxy}" if proxies.no_proxy else ""
+        log(f"to the source through the proxies: {', '.join(hops)}{bypass}")
+    return proxies
+
+
+@contextlib.asynccontextmanager
+async def _sides(plan: ImportPlan, log: Log) -> AsyncIterator[tuple[_Side, _Side]]:
+    """The source (through the proxies) and the target (directly)."""
+    async with _side(plan.target, plan.guard, "target") as target:
+        proxies = await _source_proxies(plan, target, log)
+        async with _side(plan.source, plan.guard, "source", proxies) as source:
+            yield source, target
 
 
 async def _source_repositories(plan: ImportPlan, source: _Side, dtr: bool) -> list[str]:
@@ -90,10 +132,7 @@ async def _source_repositories(plan: ImportPlan, source: _Side, dtr: bool) -> li
 async def run_import(plan: ImportPlan, log: Log) -> ImportReport:
     report = ImportReport()
     state = ImportState.load(plan.state_file)
-    async with (
-        _side(plan.source, plan.guard, "source") as source,
-        _side(plan.target, plan.guard, "target") as target,
-    ):
+    async with _sides(plan, log) as (source, target):
         dtr = plan.settings and await source.api.has_api()
         log(f"source: {'DTR API' if dtr else 'registry v2 only'}")
         names = await _source_repositories(plan, source, dtr)
@@ -239,10 +278,7 @@ async def _organization(
 async def verify(plan: ImportPlan, log: Log) -> ImportReport:
     """Every tag of every source repository: the same digest on the target."""
     report = ImportReport()
-    async with (
-        _side(plan.source, plan.guard, "source") as source,
-        _side(plan.target, plan.guard, "target") as target,
-    ):
+    async with _sides(plan, log) as (source, target):
         dtr = plan.settings and await source.api.has_api()
         for name in await _source_repositories(plan, source, dtr):
             report.repositories += 1

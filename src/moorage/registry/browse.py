@@ -313,6 +313,24 @@ _TAGS_OF = (
 )
 
 
+async def tags_naming(ctx: RegistryContext, repository_id: int, digest: str) -> list[TagRow]:
+    """The first ``TAGS_PER_MANIFEST`` tags (by name) naming the manifest ``digest``: one
+    query (DTR's ``tags/{digest}`` answers every tag of the digest)."""
+    query = (
+        _tag_query()
+        .where(
+            and_(
+                t.manifests.c.repository_id == repository_id,
+                t.manifests.c.digest == digest,
+            )
+        )
+        .order_by(_bytewise(ctx, t.tags.c.name))
+        .limit(TAGS_PER_MANIFEST)
+    )
+    async with ctx.db.read() as conn:
+        return [_tag_row(r) for r in await conn.execute(query)]
+
+
 async def tags_of(
     ctx: RegistryContext, repository_id: int, digests: list[str]
 ) -> dict[str, list[str]]:

@@ -265,6 +265,34 @@ async def modify(
     return await details(db, name)
 
 
+async def set_scan_on_push_everywhere(
+    db: Database, scan_on_push: bool, actor: str | None = None
+) -> int:
+    """DTR's ``ToggleAllRepositoriesScanOnPush``: ``scanOnPush`` of every repository set to
+    ``scan_on_push`` (a settings event for each one changed); how many changed."""
+    differs = t.repositories.c.scan_on_push != scan_on_push
+    async with db.write() as conn:
+        found = select(t.repositories.c.id, t.repositories.c.name).where(differs)
+        rows = list(await conn.execute(found))
+        if rows:
+            await conn.execute(
+                update(t.repositories)
+                .where(t.repositories.c.id.in_([r.id for r in rows]))
+                .values(scan_on_push=scan_on_push)
+            )
+        for row in rows:
+            request_memo.forget(_memo_key(row.name))
+            await events.record(
+                conn,
+                events.REPO_SETTINGS_CHANGE,
+                repository=row.name,
+                repository_id=row.id,
+                actor=actor,
+                details={"scanOnPush": scan_on_push},
+            )
+    return len(rows)
+
+
 async def remove(db: Database, name: str, actor: str | None = None) -> None:
     """Delete the repository and everything it names; bytes go to garbage collection."""
     request_memo.forget(_memo_key(name))

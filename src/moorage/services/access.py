@@ -10,9 +10,12 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from sqlalchemy import select
+
 from moorage.auth import accounts, grants
 from moorage.auth.levels import Level, Principal, RepositoryFacts, allowed_actions
 from moorage.db import site_settings
+from moorage.db import tables as t
 from moorage.db.engine import Database
 from moorage.errors import NoSuchRepository
 from moorage.oci.names import validate_name
@@ -104,3 +107,17 @@ async def namespace_types(db: Database, namespaces: set[str]) -> dict[str, str]:
             account = await accounts.find(conn, ns)
             out[ns] = "organization" if account and account.is_org else "user"
     return out
+
+
+async def teams_of_caller(db: Database, principal: Principal, team_ids: set[int]) -> set[int]:
+    """Those of ``team_ids`` that ``principal`` is a member of (DTR's ``clientUserIsMember``)."""
+    if principal.account_id is None or not team_ids:
+        return set()
+    async with db.read() as conn:
+        rows = await conn.execute(
+            select(t.team_members.c.team_id).where(
+                t.team_members.c.user_id == principal.account_id,
+                t.team_members.c.team_id.in_(sorted(team_ids)),
+            )
+        )
+        return {int(r.team_id) for r in rows}

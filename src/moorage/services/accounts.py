@@ -17,7 +17,14 @@ from moorage.auth.credentials import Authenticator
 from moorage.auth.levels import Principal
 from moorage.db import tables as t
 from moorage.db.engine import Database
-from moorage.errors import Conflict, Denied, InvalidInput, NoSuchAccount, NotFound, TeamExists
+from moorage.errors import (
+    Conflict,
+    Denied,
+    InvalidInput,
+    NoSuchAccount,
+    NotFound,
+    TeamExists,
+)
 
 
 async def require_org_admin(db: Database, principal: Principal, org: str) -> None:

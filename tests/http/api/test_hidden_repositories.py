@@ -80,7 +80,13 @@ async def test_every_route_answers_a_hidden_repository_as_a_missing_one(
             hidden = await c.request(method, path, **kwargs)
             other = path.replace(HIDDEN, MISSING)
             missing = await c.request(method, other, **kwargs)
-            assert hidden.status_code in (401, 404), (method, path, hidden.status_code, hidden.text)
+            # DTR's DELETE of a repository is 204 also when there is none: so for a hidden one
+            allowed = (
+                (401, 204)
+                if (method, path) == ("DELETE", f"/api/v0/repositories/{HIDDEN}")
+                else (401, 404)
+            )
+            assert hidden.status_code in allowed, (method, path, hidden.status_code, hidden.text)
             _same(hidden, missing)
     async with world.client() as admin:  # nothing was changed by the refused requests
         r = await admin.get(f"/api/v0/repositories/{HIDDEN}")

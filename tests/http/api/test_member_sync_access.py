@@ -2,12 +2,12 @@
 who manages an organization.
 
 eNZi answers both memberSyncConfig calls only to the team's admins (``RequireOrgMember``, then
-``RequireTeamAdmin``): the organization's admins, system administrators among them, and members
-the team made admins. A Moorage team membership carries no admin flag, so that is the
-organization's owners and the system administrators. Everyone else is refused in eNZi's format
-(403 ``NOT_AUTHORIZED``; 401 ``NOT_AUTHENTICATED`` without credentials), whether the team exists
-or not, and a refused PUT changes nothing. A team's admin grant on the organization's namespace
-is about its repositories: it does not make its members admins of the organization.
+``RequireTeamAdmin``): the organization's admins (its owners here), system administrators, and
+members the team made admins (``isAdmin`` of their team membership). Everyone else is refused in
+eNZi's format (403 ``NOT_AUTHORIZED``; 401 ``NOT_AUTHENTICATED`` without credentials), whether
+the team exists or not, and a refused PUT changes nothing. A team's admin grant on the
+organization's namespace is about its repositories: it does not make its members admins of the
+organization.
 """
 
 from __future__ import annotations
@@ -140,3 +140,34 @@ def test_a_namespace_admin_grant_does_not_manage_the_organization(
         auth=erin,
     )
     assert r.status_code == 200, r.text
+
+
+def test_a_team_admin_reads_and_sets_their_teams_only(
+    api: httpx.Client, world: World, other_org: str
+) -> None:
+    """A member the team made its admin manages the team's sync, not another team's."""
+    tara = world.name("tara")
+    for r in (
+        api.post("/enzi/v0/accounts", json={"name": tara, "password": PASSWORD}, auth=world.admin),
+        api.put(
+            f"/enzi/v0/accounts/{world.org}/teams/rw/members/{tara}",
+            json={"isAdmin": True},
+            auth=world.admin,
+        ),
+    ):
+        assert r.status_code < 300, r.text
+    auth = (tara, PASSWORD)
+    r = api.get(path(world.org), auth=auth)
+    assert r.status_code == 200 and r.json()["groupDN"] == SECRET_DN, r.text
+    r = api.put(path(world.org), json={"groupMemberAttr": "member"}, auth=auth)
+    assert r.status_code == 200, r.text
+    refused(api.get(path(world.org, "ro"), auth=auth))
+    refused(api.put(path(world.org, "ro"), json=CHANGE, auth=auth))
+    refused(api.get(path(world.org, "no-such-team"), auth=auth))
+    r = api.put(
+        f"/enzi/v0/accounts/{world.org}/teams/rw/members/{tara}",
+        json={"isAdmin": False},
+        auth=world.admin,
+    )
+    assert r.status_code == 200 and r.json()["isAdmin"] is False, r.text
+    refused(api.get(path(world.org), auth=auth))

@@ -141,11 +141,13 @@ def test_user_settings_bad_input(api: httpx.Client, world: World) -> None:
     assert api.patch(path, json={"noSuch": 1}, auth=bob).status_code == 400
     # A missing user: 404 to an administrator, 403 to anyone else (nothing said of who exists).
     missing = f"/api/v0/accounts/nobody{world.suffix}/settings"
-    assert _code(api.get(missing, auth=world.admin)) == (404, "NO_SUCH_ACCOUNT")
+    assert _code(api.get(missing, auth=world.admin)) == (404, "NO_SUCH_USER")  # DTR's code
+    assert _code(api.patch(missing, json={}, auth=world.admin)) == (404, "NO_SUCH_USER")
     assert _code(api.get(missing, auth=bob)) == (403, "NOT_AUTHORIZED")
     # An organization has no user settings.
     org = f"/api/v0/accounts/{world.org}/settings"
-    assert _code(api.get(org, auth=world.admin)) == (404, "NO_SUCH_ACCOUNT")
+    assert _code(api.get(org, auth=world.admin)) == (404, "NO_SUCH_USER")
+    assert _code(api.get(org, auth=_user(world, "frank"))) == (403, "NOT_AUTHORIZED")  # its admin
 
 
 def test_openapi_documents_the_models(api: httpx.Client, world: World) -> None:

@@ -4,8 +4,7 @@ parameter names aside: DTR's ``{reponame}`` is Moorage's ``{repo}``), with a sch
 answer (only an answer declared without a body, a 204 or DTR's bodiless 200s and 202s, goes
 without one; FastAPI's default free-form ``{}`` does not count).
 
-``KNOWN_MISSING`` lists the endpoints not served yet; each is an ``xfail`` that is strict, so
-one that appears fails until it is taken off the list: the list only shrinks.
+Every one is served: a gap is a failure, named in the message of the whole-list test.
 """
 
 from __future__ import annotations
@@ -35,24 +34,6 @@ def _endpoints() -> list[tuple[str, str]]:
 
 
 ENDPOINTS = _endpoints()
-
-# Missing from the served documents on 2026-12-02 14:00 UTC (other work is adding them).
-KNOWN_MISSING: frozenset[tuple[str, str]] = frozenset(
-    {
-        ("GET", "/enzi/v0/accounts/{orgNameOrID}/adminMemberSyncConfig"),  # not served
-        (
-            "GET",
-            "/enzi/v0/accounts/{orgNameOrID}/teams/{teamNameOrID}/groupLinkConfig",
-        ),  # not served
-        ("PATCH", "/enzi/v0/accounts"),  # not served
-        ("POST", "/api/v0/repositories/scan/toggle"),  # not served
-        ("PUT", "/enzi/v0/accounts/{orgNameOrID}/adminMemberSyncConfig"),  # not served
-        (
-            "PUT",
-            "/enzi/v0/accounts/{orgNameOrID}/teams/{teamNameOrID}/groupLinkConfig",
-        ),  # not served
-    }
-)
 
 
 def normalised(path: str) -> str:
@@ -121,27 +102,16 @@ def test_the_lists_are_dtrs_whole_lists() -> None:
     assert all(p.startswith(("/api/v0/", "/enzi/v0/")) for _, p in ENDPOINTS)
 
 
-def test_missing_endpoints_are_only_the_known_ones(documents: dict[str, dict[str, Any]]) -> None:
+def test_no_endpoint_is_missing(documents: dict[str, dict[str, Any]]) -> None:
     """The full list of what is missing, in the failure message."""
     gaps = missing(documents)
-    unexpected = {k: v for k, v in gaps.items() if k not in KNOWN_MISSING}
     listing = "\n  ".join(f"{m} {p}: {why}" for (m, p), why in sorted(gaps.items()))
-    assert not unexpected, f"{len(gaps)} of {len(ENDPOINTS)} DTR endpoints missing:\n  {listing}"
+    assert not gaps, f"{len(gaps)} of {len(ENDPOINTS)} DTR endpoints missing:\n  {listing}"
 
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [
-        pytest.param(
-            m,
-            p,
-            marks=pytest.mark.xfail(strict=True, reason="endpoints being added")
-            if (m, p) in KNOWN_MISSING
-            else (),
-            id=f"{m} {p}",
-        )
-        for m, p in ENDPOINTS
-    ],
+    [pytest.param(m, p, id=f"{m} {p}") for m, p in ENDPOINTS],
 )
 def test_endpoint_is_served_and_documented(
     documents: dict[str, dict[str, Any]], method: str, path: str

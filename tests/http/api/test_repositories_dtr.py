@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from tests.auth.world import PASSWORD, World
+from tests.http.api.dtr_schema import assert_matches
 from tests.inprocess import ThreadedApp
 
 
@@ -126,6 +127,8 @@ def test_a_whole_namespace_is_removed_as_dtr_says(api: httpx.Client, world: Worl
     assert api.get(f"/api/v0/repositories/{world.org}/public-repo").status_code == 200
 
     make("three")
+    r = api.delete(f"/api/v0/accounts/{world.admin[0]}", auth=world.admin)
+    assert r.status_code == 400, r.text  # not one's own account
     assert api.delete(f"/api/v0/accounts/{zed}", auth=(zed, PASSWORD)).status_code == 403
     assert api.delete(f"/api/v0/accounts/{zed}", auth=world.admin).status_code == 204
     assert not exists("three")
@@ -133,3 +136,232 @@ def test_a_whole_namespace_is_removed_as_dtr_says(api: httpx.Client, world: Worl
     assert api.delete(f"/api/v0/accounts/{zed}", auth=world.admin).status_code == 204
     r = api.delete(path, auth=world.admin)
     assert r.status_code == 404 and _error(r.json())["code"] == "NO_SUCH_ACCOUNT", r.text
+
+
+# ---- DTR's definitions, paging, and who sees what ------------------------------------------------
+
+
+def _walk(api: httpx.Client, path: str, auth: Any, size: int = 2) -> list[str]:
+    """Every repository a listing shows, page by page (``X-Next-Page-Start``)."""
+    seen: list[str] = []
+    params: dict[str, Any] = {"pageSize": size}
+    for _ in range(100):
+        r = api.get(path, params=params, auth=auth)
+        assert r.status_code == 200, r.text
+        assert_matches(r.json(), "responses.Repositories")
+        page = r.json()["repositories"]
+        assert len(page) <= size
+        seen += [f"{x['namespace']}/{x['name']}" for x in page]
+        if "X-Next-Page-Start" not in r.headers:
+            return seen
+        params["pageStart"] = r.headers["X-Next-Page-Start"]
+    raise AssertionError("paging never ended")
+
+
+def test_listings_page_and_never_leak_private_repositories(api: httpx.Client, world: World) -> None:
+    org, alice = world.org, world.name("alice")
+    everything = {f"{ns}/{v}-repo" for ns in (org, alice) for v in ("private", "public")}
+    public = {f"{ns}/public-repo" for ns in (org, alice)}
+    want = {
+        "anonymous": public,
+        "bob": public,
+        "carol": public | {f"{org}/private-repo"},  # her team's grant
+        "erin": public | {f"{org}/private-repo"},
+        "frank": public | {f"{org}/private-repo"},  # the org's owner
+        "alice": public | {f"{alice}/private-repo"},
+        "admin": everything,
+    }
+    for who, expected in want.items():
+        seen = _walk(api, "/api/v0/repositories", world.creds(who))
+        assert len(seen) == len(set(seen)), (who, seen)  # no repository twice across pages
+        assert set(seen) & everything == expected, who
+        assert seen == sorted(seen), who
+        for ns in (org, alice):
+            in_ns = _walk(api, f"/api/v0/repositories/{ns}", world.creds(who), size=1)
+            assert set(in_ns) == {n for n in expected if n.startswith(f"{ns}/")}, (who, ns)
+        r = api.get("/api/v0/repositories", params={"count": "true"}, auth=world.creds(who))
+        assert int(r.headers["X-Resource-Count"]) == len(seen), who
+
+
+def test_a_namespace_that_does_not_exist_is_404(api: httpx.Client, world: World) -> None:
+    r = api.get("/api/v0/repositories/nosuchnamespaceatall", auth=world.admin)
+    assert r.status_code == 404 and _error(r.json())["code"] == "NO_SUCH_ACCOUNT", r.text
+    r = api.post("/api/v0/repositories/nosuchnamespaceatall", json={"name": "x"}, auth=world.admin)
+    assert r.status_code == 404 and _error(r.json())["code"] == "NO_SUCH_ACCOUNT", r.text
+
+
+def test_who_may_create_a_repository(api: httpx.Client, world: World) -> None:
+    """DTR: admin access to the namespace (the user, the org's owners, admin-level teams of
+    the namespace, system admins)."""
+    org, alice = world.org, world.name("alice")
+    form = {
+        "name": "",
+        "shortDescription": "s",
+        "longDescription": "l",
+        "scanOnPush": False,
+        "immutableTags": True,
+        "enableManifestLists": False,
+        "tagLimit": 5,
+        "visibility": "private",
+    }  # DTR's forms.CreateRepo, every field
+    for who, ns in (("bob", org), ("carol", org), ("dave", org), ("erin", org), ("bob", alice)):
+        r = api.post(
+            f"/api/v0/repositories/{ns}", json={**form, "name": f"by-{who}"}, auth=world.creds(who)
+        )
+        assert r.status_code == 403, (who, ns, r.text)
+        assert _error(r.json())["code"] == "NOT_AUTHORIZED"
+    r = api.post(f"/api/v0/repositories/{org}", json={**form, "name": "anon"})
+    assert r.status_code == 401 and _error(r.json())["code"] == "NOT_AUTHENTICATED"
+    for who, ns in (("frank", org), ("alice", alice), ("admin", org)):
+        r = api.post(
+            f"/api/v0/repositories/{ns}", json={**form, "name": f"by-{who}"}, auth=world.creds(who)
+        )
+        assert r.status_code == 201, (who, r.text)
+        assert_matches(r.json(), "responses.Repository")
+        got = r.json()
+        assert (got["namespace"], got["name"], got["visibility"]) == (ns, f"by-{who}", "private")
+        assert (got["immutableTags"], got["tagLimit"], got["shortDescription"]) == (True, 5, "s")
+        assert got["namespaceType"] == ("user" if ns == alice else "organization")
+    # a team with admin access to the namespace may create there
+    r = api.put(
+        f"/api/v0/repositoryNamespaces/{org}/teamAccess/rw",
+        json={"accessLevel": "admin"},
+        auth=world.admin,
+    )
+    assert r.status_code == 200, r.text
+    try:
+        r = api.post(
+            f"/api/v0/repositories/{org}",
+            json={**form, "name": "by-dave"},
+            auth=world.creds("dave"),
+        )
+        assert r.status_code == 201, r.text
+    finally:
+        api.delete(f"/api/v0/repositoryNamespaces/{org}/teamAccess/rw", auth=world.admin)
+    for bad, code in (
+        ({"name": "a/b"}, "INVALID_INPUT"),
+        ({"name": "UPPER"}, "NAME_INVALID"),
+        ({}, "INVALID_JSON"),
+        ({"name": "ok", "tagLimit": -1}, "INVALID_INPUT"),
+        ({"name": "ok", "visibility": "internal"}, "INVALID_REPOSITORY_VISIBILITY"),
+    ):
+        r = api.post(f"/api/v0/repositories/{org}", json=bad, auth=world.admin)
+        assert r.status_code == 400 and _error(r.json())["code"] == code, (bad, r.text)
+    assert api.get(f"/api/v0/repositories/{org}/ok", auth=world.admin).status_code == 404
+
+
+def test_get_and_patch_as_dtr_says(api: httpx.Client, world: World) -> None:
+    org = world.org
+    for vis in ("private", "public"):
+        path = f"/api/v0/repositories/{org}/{vis}-repo"
+        r = api.get(path, auth=world.creds("carol"))
+        assert r.status_code == 200, r.text
+        assert_matches(r.json(), "responses.Repository")
+        for who in ("bob", "anonymous", "alice"):
+            r = api.get(path, auth=world.creds(who))
+            if vis == "public":
+                assert r.status_code == 200, (who, r.text)
+            else:
+                assert r.status_code == 404 and _error(r.json())["code"] == "NO_SUCH_REPOSITORY"
+        patch = {"immutableTags": False, "shortDescription": f"by erin {vis}"}
+        for who in ("carol", "dave") + (("bob",) if vis == "public" else ()):
+            r = api.patch(path, json=patch, auth=world.creds(who))
+            assert r.status_code == 403 and _error(r.json())["code"] == "NOT_AUTHORIZED", who
+        r = api.patch(path, json=patch)
+        assert r.status_code == 401, r.text
+        r = api.patch(path, json=patch, auth=world.creds("erin"))
+        assert r.status_code == 200, r.text
+        assert_matches(r.json(), "responses.Repository")
+        assert r.json()["shortDescription"] == f"by erin {vis}"
+    r = api.patch(
+        f"/api/v0/repositories/{org}/nothing", json={"immutableTags": False}, auth=world.admin
+    )
+    assert r.status_code == 404 and _error(r.json())["code"] == "NO_SUCH_REPOSITORY"
+    r = api.patch(
+        f"/api/v0/repositories/{org}/public-repo", json={"name": "renamed"}, auth=world.admin
+    )
+    assert r.status_code == 400, r.text  # DTR: a repository cannot be renamed this way
+
+
+def test_delete_is_204_also_for_what_does_not_exist(api: httpx.Client, world: World) -> None:
+    org = world.org
+    for name in ("gone-a", "gone-b"):
+        r = api.post(
+            f"/api/v0/repositories/{org}",
+            json={"name": name, "visibility": "private"},
+            auth=world.admin,
+        )
+        assert r.status_code == 201, r.text
+    path = f"/api/v0/repositories/{org}/gone-a"
+    assert api.delete(path).status_code == 401
+    # bob may not see it: answered as if it did not exist (204), and it is left alone
+    assert api.delete(path, auth=world.creds("bob")).status_code == 204
+    assert api.get(path, auth=world.admin).status_code == 200
+    # visible to the team members but only admins may delete it
+    r = api.put(f"{path}/teamAccess/rw", json={"accessLevel": "read-write"}, auth=world.admin)
+    assert r.status_code == 200
+    r = api.delete(path, auth=world.creds("dave"))
+    assert r.status_code == 403 and _error(r.json())["code"] == "NOT_AUTHORIZED", r.text
+    assert (
+        api.delete(
+            path, params={"domain": "dtr.example.com"}, auth=world.creds("frank")
+        ).status_code
+        == 204
+    )
+    assert api.get(path, auth=world.admin).status_code == 404
+    assert api.delete(path, auth=world.admin).status_code == 204  # again: nothing there
+    r = api.delete(f"/api/v0/repositories/{org}/gone-b", auth=world.admin)
+    assert r.status_code == 204
+    assert api.get(f"/api/v0/repositories/{org}/gone-b", auth=world.admin).status_code == 404
+
+
+def test_scan_on_push_is_toggled_for_every_repository(api: httpx.Client, world: World) -> None:
+    """``POST /repositories/scan/toggle`` with ``forms.ToggleScanOnPush``: system admins only
+    (every repository is theirs to administer); 200 without a body."""
+    path = "/api/v0/repositories/scan/toggle"
+    assert api.post(path, json={"scanOnPush": True}).status_code == 401
+    for who in ("bob", "frank", "erin", "alice"):
+        r = api.post(path, json={"scanOnPush": True}, auth=world.creds(who))
+        assert r.status_code == 403 and _error(r.json())["code"] == "NOT_AUTHORIZED", who
+    assert not any(r["scanOnPush"] for r in _all(api, world))
+    for bad in ({}, {"scanOnPush": "yes"}, {"scanOnPush": 1}, {"scanOnPush": True, "x": 1}):
+        r = api.post(path, json=bad, auth=world.admin)
+        assert r.status_code == 400 and _error(r.json())["code"] == "INVALID_JSON", (bad, r.text)
+    r = api.post(
+        path, content=b"{not json", headers={"Content-Type": "application/json"}, auth=world.admin
+    )
+    assert r.status_code == 400, r.text
+    try:
+        r = api.post(path, json={"scanOnPush": True}, auth=world.admin)
+        assert r.status_code == 200 and r.content == b"", r.text
+        assert all(r["scanOnPush"] for r in _all(api, world))
+        repo = f"{world.org}/public-repo"
+        r = api.get(
+            f"/api/v0/repositories/{repo}/events",
+            params={"eventType": "REPO_SETTINGS_CHANGE", "pageSize": 100},
+            auth=world.admin,
+        )
+        assert r.status_code == 200, r.text
+        toggled = [e for e in r.json()["events"] if e["actor"] == world.admin[0]]
+        assert toggled and toggled[0]["type"] == "REPO_SETTINGS_CHANGE", r.text
+        assert toggled[0]["details"] == {"scanOnPush": True}
+    finally:
+        r = api.post(path, json={"scanOnPush": False}, auth=world.admin)
+        assert r.status_code == 200, r.text
+    assert not any(r["scanOnPush"] for r in _all(api, world))
+
+
+def _all(api: httpx.Client, world: World) -> list[dict[str, Any]]:
+    r = api.get("/api/v0/repositories", params={"pageSize": 1000}, auth=world.admin)
+    assert r.status_code == 200 and r.json()["repositories"], r.text
+    return list(r.json()["repositories"])
+
+
+def test_the_listing_is_served_with_a_trailing_slash(api: httpx.Client, world: World) -> None:
+    """Go's DTR clients ask ``/api/v0/repositories/``: the same listing, not a redirect."""
+    r = api.get("/api/v0/repositories/", params={"pageSize": 1}, auth=world.creds("bob"))
+    assert r.status_code == 200, r.text
+    assert_matches(r.json(), "responses.Repositories")
+    assert "X-Next-Page-Start" in r.headers
+    plain = api.get("/api/v0/repositories", params={"pageSize": 1}, auth=world.creds("bob"))
+    assert r.json() == plain.json()

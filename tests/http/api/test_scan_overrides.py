@@ -104,7 +104,7 @@ async def test_an_override_suppresses_the_finding_everywhere_the_layer_is(
     async with inproc.client() as admin:
         r = await admin.delete(f"{OVERRIDES}/{override['pk']}")
         assert r.status_code == 200 and [o["pk"] for o in r.json()] == [override["pk"]]
-        error_of(await admin.delete(f"{OVERRIDES}/{override['pk']}"), 404, "NO_SUCH_OVERRIDE")
+        error_of(await admin.delete(f"{OVERRIDES}/{override['pk']}"), 404, "NO_SUCH_LAYER")
     restored = await _summary(inproc, w.alice, "alice/app/v1")
     assert (restored["critical"], restored["major"], restored["minor"]) == (1, 1, 1)
     assert (await _summary(inproc, w.bob, "bob/secret/v2"))["critical"] == 1

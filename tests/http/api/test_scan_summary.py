@@ -146,8 +146,8 @@ async def test_an_index_answers_per_platform(inproc: InProcessApp) -> None:
     ]
     assert all(s["tag"] == "latest" for s in both)
     assert [s["manifestDigest"] for s in arm_only.json()] == [arm]
-    assert "s390x" in error_of(missing, 404, "NO_SUCH_TAG")["message"]
-    error_of(no_tag, 404, "NO_SUCH_TAG")
+    assert "s390x" in error_of(missing, 404, "NO_SUCH_REF")["message"]  # DTR's code here
+    error_of(no_tag, 404, "NO_SUCH_REF")
 
 
 async def test_hidden_repositories_answer_as_missing(inproc: InProcessApp) -> None:

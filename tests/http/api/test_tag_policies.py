@@ -1,5 +1,6 @@
 """Tag policies: immutable tags through /v2 and the API, pruning policies (dry run and real
-pruning after a push) and ``tagLimit``."""
+pruning after a push) and ``tagLimit``. DTR's pruning policy API exactly (definitions, error
+codes, paging, who may): test_tag_policies_dtr.py."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.auth.world import push_image
+from tests.auth.world import World, push_image
 from tests.conftest import ADMIN
 from tests.inprocess import ThreadedApp
 
@@ -146,25 +147,40 @@ def test_pruning_policies_dry_run_and_pruning(reg: ThreadedApp) -> None:
             "dev-1",
             "dev-2",
         }
-        assert dry([{"field": "updated_at", "operator": "older_than", "values": [1]}]) == set()
+        assert dry([{"field": "updated_at_duration", "operator": "bf", "values": ["24h"]}]) == set()
         assert dry(
             [
-                {"field": "updated_at", "operator": "older_than", "values": [0]},
+                {"field": "updated_at_duration", "operator": "bf", "values": ["0s"]},
                 {"field": "tag", "operator": "sw", "values": ["release"]},
             ]
         ) == {"release-1"}
+        assert dry([{"field": "tag", "operator": "c", "values": ["-rc"]}]) == {"1.0-rc"}
+        assert dry([{"field": "tag", "operator": "oo", "values": ["dev-2", "nope"]}]) == {"dev-2"}
+        assert dry([{"field": "tag", "operator": "noo", "values": ["dev-1", "dev-2"]}]) == {
+            "keep-1",
+            "release-1",
+            "1.0-rc",
+        }
         for bad in (
             [{"field": "tag", "operator": "like", "values": ["x"]}],
             [{"field": "size", "operator": "eq", "values": ["x"]}],
             [{"field": "tag", "operator": "matches", "values": ["("]}],
             [{"field": "tag", "operator": "eq", "values": []}],
+            [{"field": "updated_at", "operator": "older_than", "values": [1]}],
             [],
         ):
-            assert c.post(base, json={"rules": bad}).status_code == 400, bad
+            r = c.post(base, json={"rules": bad})
+            assert r.status_code == 400, bad
+            assert r.json()["errors"][0]["code"] == "INVALID_PRUNING_POLICY", r.text
+        assert c.get(base).json() == []
 
         # a dry run changed nothing
         assert _tags(c, repo) == {"keep-1", "dev-1", "dev-2", "release-1", "1.0-rc"}
-        r = c.post(base, json={"rules": [{"field": "tag", "operator": "sw", "values": ["dev-"]}]})
+        r = c.post(
+            base,
+            params={"initialEvaluation": "false"},
+            json={"rules": [{"field": "tag", "operator": "sw", "values": ["dev-"]}]},
+        )
         assert r.status_code == 201, r.text
         policy = r.json()
         assert policy["enabled"] is True
@@ -182,7 +198,7 @@ def test_pruning_policies_dry_run_and_pruning(reg: ThreadedApp) -> None:
         assert r.status_code == 200, r.text
         (replaced,) = r.json()
         assert replaced["id"] != policy["id"]
-        assert c.delete(f"{base}/{policy['id']}").status_code == 404
+        assert c.delete(f"{base}/{policy['id']}").status_code == 204  # gone: 204 all the same
         assert c.delete(f"{base}/{replaced['id']}").status_code == 204
         assert c.get(base).json() == []
 
@@ -263,3 +279,53 @@ def test_one_policy_is_read_and_replaced_by_its_id(reg: ThreadedApp) -> None:
         assert u.put(path, json=changed).status_code == 403
     with reg.client(auth=None) as anon:
         assert anon.put(path, json=changed).status_code == 401
+
+
+READERS = {"carol", "dave", "erin", "frank", "admin"}  # read-only, read-write, admin teams …
+ADMINS = {"erin", "frank", "admin"}  # the admin team, the org's owner, a system admin
+
+
+@pytest.mark.parametrize(
+    "role", ["carol", "dave", "erin", "frank", "admin", "bob", "alice", "anonymous"]
+)
+def test_who_may_use_an_org_repositorys_policies(
+    api: httpx.Client, world: World, role: str
+) -> None:
+    """Readers of a private org repository list and get; only its administrators create, test,
+    update and delete; users who cannot see it get 404, anonymous 401 — and nothing changes."""
+    repo = f"{world.org}/private-repo"
+    base = f"/api/v0/repositories/{repo}/pruningPolicies"
+    form = {"enabled": True, "rules": [{"field": "tag", "operator": "eq", "values": [role]}]}
+    later = {"initialEvaluation": "false"}
+    r = api.post(base, params=later, json=form, auth=world.admin)
+    assert r.status_code == 201, r.text
+    policy = r.json()
+    one = f"{base}/{policy['id']}"
+    who = world.creds(role)
+
+    def expect(r: httpx.Response, allowed: set[str], ok: int) -> None:
+        if role == "anonymous":
+            assert r.status_code == 401, r.text
+            assert r.json()["errors"][0]["code"] == "NOT_AUTHENTICATED"
+        elif role not in READERS:
+            assert r.status_code == 404, r.text
+            assert r.json()["errors"][0]["code"] == "NO_SUCH_REPOSITORY"
+        elif role not in allowed:
+            assert r.status_code == 403, r.text
+            assert r.json()["errors"][0]["code"] == "NOT_AUTHORIZED"
+        else:
+            assert r.status_code == ok, r.text
+
+    expect(api.get(base, auth=who), READERS, 200)
+    expect(api.get(one, auth=who), READERS, 200)
+    expect(api.post(base, params=later, json=form, auth=who), ADMINS, 201)
+    expect(api.post(f"{base}/test", json=form, auth=who), ADMINS, 200)
+    expect(api.put(one, params=later, json={"enabled": False}, auth=who), ADMINS, 200)
+    expect(api.delete(one, auth=who), ADMINS, 204)
+    left = [p for p in api.get(base, auth=world.admin).json() if p["rules"] == form["rules"]]
+    if role in ADMINS:
+        assert len(left) == 1 and left[0]["id"] != policy["id"]  # theirs made, the first gone
+        api.delete(f"{base}/{left[0]['id']}", auth=world.admin)
+    else:
+        assert left == [policy]  # untouched
+        api.delete(one, auth=world.admin)

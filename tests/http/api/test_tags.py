@@ -78,7 +78,7 @@ def test_one_tag_and_manifest_list_platforms(api: httpx.Client, world: World) ->
     assert by_digest.status_code == 200 and by_digest.json()[0]["digest"] == single.digest
     missing = api.get(f"/api/v0/repositories/{repo}/tags/nope", auth=dave)
     assert missing.status_code == 404
-    assert missing.json()["errors"][0]["code"] == "NO_SUCH_TAG"
+    assert missing.json()["errors"][0]["code"] == "NO_SUCH_REF"  # DTR's for tags/{reference}
 
 
 def test_delete_tag_needs_read_write(api: httpx.Client, world: World) -> None:

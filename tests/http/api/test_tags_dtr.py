@@ -5,18 +5,31 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import Any
 
 import httpx
+import pytest
 
+from moorage.registry import browse
 from tests.auth.world import World, digest_of
 from tests.http.api.dtr_schema import assert_matches
 from tests.http.api.images import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, push_image
 
-# responses.Tag's components/licenses: scanning.report_tags gives the tag list no component
-# or license inventory yet (only the vulnerability counts of vuln_summary).
-TAG_LEFT_OUT = {"components", "licenses"}
 # vuln_summary is DTR's flat summary on a tag: layer_details only on the scan summary routes.
 SUMMARY_LEFT_OUT = {"vuln_summary.layer_details"}
+# The list's manifest without includeManifests (DTR's default): only what the tag's row knows.
+THIN_MANIFEST_LEFT_OUT = {
+    f"manifest.{name}"
+    for name in (
+        "architecture",
+        "author",
+        "configMediaType",
+        "dockerfile",
+        "os",
+        "osVersion",
+        "size",
+    )
+}
 
 
 def _windows_image(api: httpx.Client, repo: str, tag: str, auth: tuple[str, str] | None) -> str:
@@ -70,12 +83,21 @@ def _windows_image(api: httpx.Client, repo: str, tag: str, auth: tuple[str, str]
 def test_tag_list_is_dtrs_list_tag_with_manifest_always(api: httpx.Client, world: World) -> None:
     repo = f"{world.org}/public-repo"
     pushed = push_image(api, repo, "v1", world.admin)
-    for params in ({}, {"includeManifests": "false"}, {"includeManifests": "true"}):
+    for params in ({}, {"includeManifests": "false", "domain": "dtr.example.com"}):
+        r = api.get(f"/api/v0/repositories/{repo}/tags", params=params, auth=world.creds("carol"))
+        assert r.status_code == 200, r.text
+        (entry,) = r.json()
+        assert_matches(entry, "responses.ListTag", leave_out=THIN_MANIFEST_LEFT_OUT)
+        m = entry["manifest"]
+        assert set(m) == {"digest", "mediaType", "configDigest", "createdAt"}
+        assert (m["digest"], m["mediaType"]) == (pushed.digest, OCI_MANIFEST)
+        assert m["configDigest"].startswith("sha256:")
+        assert "components" not in entry and "licenses" not in entry  # a ListTag has neither
+    for params in ({"includeManifests": "true"},):
         r = api.get(f"/api/v0/repositories/{repo}/tags", params=params, auth=world.creds("carol"))
         assert r.status_code == 200, r.text
         (entry,) = r.json()
         assert_matches(entry, "responses.ListTag")
-        assert_matches(entry, "responses.Tag", leave_out=TAG_LEFT_OUT | SUMMARY_LEFT_OUT)
         assert entry["manifest"]["digest"] == pushed.digest
         assert entry["mirroring"] is None and entry["promotion"] is None  # no such features
         lines = entry["manifest"]["dockerfile"]
@@ -93,7 +115,8 @@ def test_one_tag_is_dtrs_tag_with_os_version_and_urls(api: httpx.Client, world: 
     r = api.get(f"/api/v0/repositories/{repo}/tags/ltsc2019", auth=alice)
     assert r.status_code == 200, r.text
     (entry,) = r.json()
-    assert_matches(entry, "responses.Tag", leave_out=TAG_LEFT_OUT | SUMMARY_LEFT_OUT)
+    assert_matches(entry, "responses.Tag", leave_out=SUMMARY_LEFT_OUT)
+    assert entry["components"] == [] and entry["licenses"] == []  # never scanned
     m = entry["manifest"]
     assert (m["digest"], m["os"], m["osVersion"]) == (digest, "windows", "10.0.17763.1879")
     (line,) = m["dockerfile"]
@@ -177,12 +200,12 @@ def test_delete_manifest_as_dtr(api: httpx.Client, world: World) -> None:
     r = api.delete(path, auth=world.creds("carol"))  # read-only
     assert r.status_code == 403 and r.json()["errors"][0]["code"] == "NOT_AUTHORIZED"
     r = api.delete(f"/api/v0/repositories/{repo}/manifests/gone", auth=world.creds("dave"))
-    assert r.status_code == 400 and r.json()["errors"][0]["message"]
+    assert r.status_code == 400 and r.json()["errors"][0]["code"] == "INVALID_DIGEST"
     assert api.delete(path, auth=world.creds("dave")).status_code == 204
     tags = api.get(f"/api/v0/repositories/{repo}/tags", auth=world.creds("dave")).json()
     assert "gone" not in [t["name"] for t in tags]  # its tags went with it
     r = api.delete(path, auth=world.creds("dave"))
-    assert r.status_code == 404 and r.json()["errors"][0]["code"] == "NO_SUCH_MANIFEST"
+    assert r.status_code == 404 and r.json()["errors"][0]["code"] == "NO_SUCH_REF"  # DTR's
 
 
 def test_delete_tag_as_dtr(api: httpx.Client, world: World) -> None:
@@ -199,3 +222,59 @@ def test_delete_tag_as_dtr(api: httpx.Client, world: World) -> None:
     # the manifest stays: only the tag went
     r = api.get(f"/api/v0/repositories/{repo}/manifests", auth=world.creds("dave"))
     assert pushed.digest in [m["digest"] for m in r.json()]
+
+
+def test_the_list_reads_no_manifest_without_include_manifests(
+    api: httpx.Client, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DTR's default (``includeManifests=false``) parses no manifest and reads no config."""
+    repo = f"{world.org}/public-repo"
+    push_image(api, repo, "cheap", world.admin)
+
+    calls: list[str] = []
+    real = browse.image_details
+
+    async def counting(*args: Any, **kwargs: Any) -> browse.ImageDetails:
+        calls.append(str(args[1]))
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(browse, "image_details", counting)
+    r = api.get(f"/api/v0/repositories/{repo}/tags", params={"pageSize": 100}, auth=world.admin)
+    assert r.status_code == 200, r.text
+    assert "cheap" in [t["name"] for t in r.json()] and calls == []
+    r = api.get(
+        f"/api/v0/repositories/{repo}/tags",
+        params={"pageSize": 100, "includeManifests": "true"},
+        auth=world.admin,
+    )
+    assert r.status_code == 200 and len(calls) == len(r.json())  # with manifests: read, once each
+
+
+def test_a_digest_answers_for_every_tag_naming_it(api: httpx.Client, world: World) -> None:
+    repo = f"{world.org}/private-repo"
+    dave = world.creds("dave")
+    pushed = push_image(api, repo, "first-name", dave)
+    manifest = api.get(f"/v2/{repo}/manifests/first-name", auth=dave)
+    r = api.put(
+        f"/v2/{repo}/manifests/second-name",
+        content=manifest.content,
+        headers={"Content-Type": manifest.headers["Content-Type"]},
+        auth=dave,
+    )
+    assert r.status_code == 201, r.text
+    r = api.get(f"/api/v0/repositories/{repo}/tags/{pushed.digest}", auth=dave)
+    assert r.status_code == 200, r.text
+    entries = r.json()
+    names = [e["name"] for e in entries]
+    assert {"first-name", "second-name"} <= set(names) and names == sorted(names)
+    for entry in entries:
+        assert_matches(entry, "responses.Tag", leave_out=SUMMARY_LEFT_OUT)
+        assert entry["digest"] == entry["manifest"]["digest"] == pushed.digest
+        assert entry["vuln_summary"]["tag"] == entry["name"]
+    # with no tag left, the manifest answers once, named by its digest
+    for name in names:
+        assert api.delete(f"/api/v0/repositories/{repo}/tags/{name}", auth=dave).status_code == 204
+    r = api.get(f"/api/v0/repositories/{repo}/tags/{pushed.digest}", auth=dave)
+    assert r.status_code == 200, r.text
+    (alone,) = r.json()
+    assert alone["name"] == pushed.digest and alone["vuln_summary"]["tag"] == ""

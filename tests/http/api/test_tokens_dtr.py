@@ -203,8 +203,88 @@ async def test_an_administrator_manages_other_users_tokens(inproc: InProcessApp)
             404,
             "NO_SUCH_USER",
         )
-        assert [e["tokenLabel"] for e in (await admin.get("/api/v0/api_tokens")).json()] == []
+        # An organization is no user (DTR's NO_SUCH_USER), for each of the three routes.
+        made = await admin.post("/enzi/v0/accounts", json={"name": "gus-org", "isOrg": True})
+        assert made.status_code == 201, made.text
+        for method in ("GET", "POST", "DELETE"):
+            r = await admin.request(
+                method,
+                "/api/v0/api_tokens",
+                params={"username": "gus-org"},
+                json={} if method == "POST" else None,
+            )
+            _error(r, 404, "NO_SUCH_USER")
+        # Without ``username``, an administrator lists everyone's tokens (DTR's "all").
+        assert [e["tokenLabel"] for e in (await admin.get("/api/v0/api_tokens")).json()] == [
+            "by-admin"
+        ]
     assert [e["tokenLabel"] for e in await _list(inproc, gus)] == ["by-admin"]
+
+
+async def test_without_username_an_administrator_lists_every_users_tokens(
+    inproc: InProcessApp,
+) -> None:
+    """DTR's ``GetAllAPITokensByUser``: "Get all tokens if no user is specified" — for a
+    system administrator every user's tokens (both kinds), paged and counted across users;
+    for anyone else only their own, whatever they ask."""
+    ann = await new_user(inproc, "ann2")
+    bob = await new_user(inproc, "bob2")
+    root = await new_user(inproc, "root2", admin=True)
+    a1 = await access_token(inproc, ann, "ann-1")
+    b1 = await access_token(inproc, bob, "bob-1")
+    await _docker_login(inproc, bob)
+    a2 = await access_token(inproc, ann, "ann-2")
+    everyone = await _list(inproc, root)
+    for entry in everyone:
+        assert_matches(entry, "responses.APIToken")
+        assert "token" not in entry
+    assert [(e["tokenLabel"], e["generatedBy"]) for e in everyone] == [
+        ("ann-1", "manual"),
+        ("bob-1", "manual"),
+        ("refresh token (client)", "auto"),
+        ("ann-2", "manual"),
+    ]
+    for m in (a1, b1, a2):
+        assert m["token"] not in str(everyone)
+    async with inproc.client(auth=root) as c:
+        r = await c.get("/api/v0/api_tokens", params={"pageSize": 2, "count": "true"})
+        assert r.status_code == 200, r.text
+        assert [e["tokenLabel"] for e in r.json()] == ["ann-1", "bob-1"]
+        assert r.headers["X-Resource-Count"] == "4"
+        start = r.headers["X-Next-Page-Start"]
+        assert start == everyone[2]["hashedToken"]
+        r = await c.get("/api/v0/api_tokens", params={"pageSize": 2, "pageStart": start})
+        assert [e["generatedBy"] for e in r.json()] == ["auto", "manual"]
+        assert "X-Next-Page-Start" not in r.headers
+        # ``username`` still narrows to one user.
+        r = await c.get("/api/v0/api_tokens", params={"username": "ann2", "count": "true"})
+        assert [e["tokenLabel"] for e in r.json()] == ["ann-1", "ann-2"]
+        assert r.headers["X-Resource-Count"] == "2"
+    # An administrator's access token lists everyone's too (as it manages other users').
+    root_token = await access_token(inproc, root, "root-ci")
+    async with inproc.client(auth=(root[0], root_token["token"])) as c:
+        r = await c.get("/api/v0/api_tokens", params={"pageSize": 100})
+        assert r.status_code == 200, r.text
+        assert len(r.json()) == 5
+    # A plain user without username: their own, never the others'; a page start of someone
+    # else's token is no way in.
+    own = await _list(inproc, ann)
+    assert [e["tokenLabel"] for e in own] == ["ann-1", "ann-2"]
+    async with inproc.client(auth=ann) as c:
+        _error(
+            await c.get("/api/v0/api_tokens", params={"pageStart": b1["hashedToken"]}),
+            400,
+            "INVALID_PARAMETERS",
+        )
+        _error(
+            await c.get("/api/v0/api_tokens", params={"username": "bob2"}),
+            403,
+            "NOT_AUTHORIZED",
+        )
+        r = await c.get("/api/v0/api_tokens", params={"count": "true"})
+        assert r.headers["X-Resource-Count"] == "2"
+    async with inproc.client(auth=None) as c:
+        _error(await c.get("/api/v0/api_tokens"), 401, "NOT_AUTHENTICATED")
 
 
 async def test_mass_delete_deletes_exactly_what_the_filters_select(inproc: InProcessApp) -> None:

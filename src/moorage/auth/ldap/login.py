@@ -22,11 +22,17 @@ from moorage.auth.secretbox import SecretBox
 from moorage.auth.verified_cache import VerifiedCache
 from moorage.db import tables as t
 from moorage.db.engine import Database
-from moorage.errors import AccountExists
+from moorage.errors import AccountExists, InvalidInput, MoorageError, NoSuchAccount
 
 log = logging.getLogger("moorage.ldap")
 
 LOGIN_CACHE_TTL = 60.0
+
+
+class DirectoryUnavailable(MoorageError):
+    """The directory could not be searched (eNZi answers a server error too)."""
+
+    code, status, default_message = "LDAP_UNAVAILABLE", 502, "the LDAP directory is unavailable"
 
 
 class LdapService:
@@ -118,4 +124,37 @@ class LdapService:
                 return None
             return existing
         log.info("LDAP user provisioned at first login", extra={"account": name})
+        return created
+
+    async def import_user(
+        self, name: str, *, full_name: str = "", is_admin: bool = False, is_active: bool = True
+    ) -> accounts.Account:
+        """eNZi's ``searchLDAP`` account creation: the user the search configs find for
+        ``name`` (exactly one entry), created as an imported account with the directory's full
+        name (unless ``full_name`` is given), e-mail address and DN; it signs in with its
+        directory password. 400 when LDAP is off, 404 ``NO_SUCH_ACCOUNT`` when the directory has
+        no such user, 409 when the account exists."""
+        stored = await self.config()
+        if not stored.config.enabled:
+            raise InvalidInput("LDAP is not enabled: searchLDAP needs the directory")
+        try:
+            user = await asyncio.to_thread(self.directory(stored).find_user, name)
+        except DirectoryError as exc:
+            raise DirectoryUnavailable(str(exc)) from None
+        if user is None or user.account_name != name:
+            raise NoSuchAccount(
+                f"the LDAP user searches find no single user named {name!r}",
+                detail={"name": name},
+            )
+        created = await accounts.create(
+            self.db,
+            name=name,
+            full_name=full_name or user.full_name,
+            email=user.email,
+            is_admin=is_admin,
+            is_active=is_active,
+            is_imported=True,
+            ldap_dn=user.dn,
+        )
+        log.info("LDAP user imported by an administrator", extra={"account": name})
         return created

@@ -3,9 +3,13 @@
 Users the search configs find are created or updated (full name, email, DN), imported users no
 longer found are deactivated (and re-activated when found again, unless an administrator
 deactivated them), and teams with a member sync config get exactly the imported users of a group
-(its member attribute) or of a search. A search that fails aborts the sync before anything is
-deactivated. The outcome goes to the sync's record (``moorage.auth.ldap.records``); ``note``
-receives the steps (the job's log).
+(its member attribute) or of a search. Organizations with an admin sync config (eNZi's
+``adminMemberSyncConfig``, ``moorage.auth.ldap.orgadmins``) get the imported users of theirs as
+admins: added as admin members, and imported admins no longer found demoted (to a plain member
+while they are in one of the organization's teams, else out of it); local accounts are never
+touched. Each one's outcome is in the record's ``teams`` as ``<org> (org admins)``. A search that
+fails aborts the sync before anything is deactivated. The outcome goes to the sync's record
+(``moorage.auth.ldap.records``); ``note`` receives the steps (the job's log).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any
 from sqlalchemy import and_, select, update
 
 from moorage.auth import access_tokens, accounts
-from moorage.auth.ldap import records
+from moorage.auth.ldap import orgadmins, records
 from moorage.auth.ldap.directory import (
     Directory,
     DirectoryError,
@@ -34,6 +38,7 @@ from moorage.db.engine import Database, utcnow
 log = logging.getLogger("moorage.ldap")
 
 Note = Callable[[str], Awaitable[None]]
+ORG_ADMINS = " (org admins)"  # the label of an organization's admin sync in the record
 
 
 async def _quiet(_: str) -> None:
@@ -50,11 +55,19 @@ async def run(
     await note(f"LDAP sync {sync_id} started")
     try:
         teams = await _synced_teams(db)
-        snapshot = await asyncio.to_thread(directory.snapshot, teams)
+        orgs = [
+            (org_id, f"{name}{ORG_ADMINS}", cfg)
+            for org_id, name, cfg in await orgadmins.synced_orgs(db)
+        ]
+        snapshot = await asyncio.to_thread(directory.snapshot, teams + orgs)
         result.users_found = len(snapshot.users)
-        await note(f"{result.users_found} users found, {len(teams)} synced teams")
+        await note(
+            f"{result.users_found} users found, {len(teams)} synced teams, "
+            f"{len(orgs)} organizations with synced admins"
+        )
         await _apply_users(db, snapshot.users, result)
-        await _apply_teams(db, snapshot.teams, result)
+        await _apply_teams(db, snapshot.teams[: len(teams)], result)
+        await _apply_org_admins(db, snapshot.teams[len(teams) :], result)
         status = "succeeded"
     except DirectoryError as exc:
         result.error(str(exc))
@@ -161,11 +174,10 @@ async def _apply_users(db: Database, users: list[DirectoryUser], result: SyncRes
         await access_tokens.revoke_all(db, account_id)
 
 
-async def _apply_teams(db: Database, teams: list[TeamSnapshot], result: SyncResult) -> None:
-    if not teams:
-        return
+async def _imported_by_dn(db: Database) -> dict[str, int]:
+    """Active imported users' ids by their normalized DN."""
     async with db.read() as conn:
-        by_dn = {
+        return {
             normalize_dn(r.ldap_dn): r.id
             for r in await conn.execute(
                 select(t.accounts.c.id, t.accounts.c.ldap_dn).where(
@@ -178,6 +190,25 @@ async def _apply_teams(db: Database, teams: list[TeamSnapshot], result: SyncResu
                 )
             )
         }
+
+
+def _wanted(snap: TeamSnapshot, by_dn: dict[str, int]) -> tuple[set[int], int]:
+    """The account ids of the snapshot's member DNs, and how many DNs matched none."""
+    wanted: set[int] = set()
+    unmatched = 0
+    for dn in snap.member_dns or []:
+        account_id = by_dn.get(normalize_dn(dn))
+        if account_id is None:
+            unmatched += 1
+        else:
+            wanted.add(account_id)
+    return wanted, unmatched
+
+
+async def _apply_teams(db: Database, teams: list[TeamSnapshot], result: SyncResult) -> None:
+    if not teams:
+        return
+    by_dn = await _imported_by_dn(db)
     for snap in teams:
         summary = TeamOutcome(snap.label)
         result.teams.append(summary)
@@ -185,15 +216,7 @@ async def _apply_teams(db: Database, teams: list[TeamSnapshot], result: SyncResu
             summary.error = snap.error
             result.error(f"team {snap.label}: {snap.error}")
             continue
-        wanted: set[int] = set()
-        unmatched = 0
-        for dn in snap.member_dns:
-            account_id = by_dn.get(normalize_dn(dn))
-            if account_id is None:
-                unmatched += 1
-            else:
-                wanted.add(account_id)
-        summary.unmatched = unmatched
+        wanted, summary.unmatched = _wanted(snap, by_dn)
         async with db.write() as conn:
             team = (await conn.execute(select(t.teams).where(t.teams.c.id == snap.team_id))).first()
             if team is None:
@@ -229,3 +252,72 @@ async def _apply_teams(db: Database, teams: list[TeamSnapshot], result: SyncResu
         summary.removed = len(gone)
         result.team_members_added += summary.added
         result.team_members_removed += summary.removed
+
+
+async def _apply_org_admins(db: Database, orgs: list[TeamSnapshot], result: SyncResult) -> None:
+    """Each organization's admins: exactly the imported users its snapshot found (``team_id``
+    is the organization's id here)."""
+    if not orgs:
+        return
+    by_dn = await _imported_by_dn(db)
+    om, tm = t.org_members, t.team_members
+    for snap in orgs:
+        summary = TeamOutcome(snap.label)
+        result.teams.append(summary)
+        if snap.member_dns is None:
+            summary.error = snap.error
+            result.error(f"{snap.label.strip()}: {snap.error}")
+            continue
+        wanted, summary.unmatched = _wanted(snap, by_dn)
+        org_id = snap.team_id
+        async with db.write() as conn:
+            if (
+                await conn.execute(select(t.accounts.c.id).where(t.accounts.c.id == org_id))
+            ).first() is None:
+                continue  # deleted meanwhile
+            admins = {
+                r.user_id
+                for r in await conn.execute(
+                    select(om.c.user_id)
+                    .select_from(om.join(t.accounts, t.accounts.c.id == om.c.user_id))
+                    .where(
+                        and_(
+                            om.c.org_id == org_id,
+                            om.c.is_owner.is_(True),
+                            t.accounts.c.is_imported.is_(True),
+                        )
+                    )
+                )
+            }
+            for user_id in sorted(wanted - admins):
+                await conn.execute(
+                    db.insert(om)
+                    .values(org_id=org_id, user_id=user_id, is_owner=True)
+                    .on_conflict_do_update(
+                        index_elements=["org_id", "user_id"], set_={"is_owner": True}
+                    )
+                )
+            gone = sorted(admins - wanted)
+            if gone:
+                in_teams = {
+                    r.user_id
+                    for r in await conn.execute(
+                        select(tm.c.user_id)
+                        .select_from(tm.join(t.teams, t.teams.c.id == tm.c.team_id))
+                        .where(and_(t.teams.c.org_id == org_id, tm.c.user_id.in_(gone)))
+                    )
+                }
+                keep = [u for u in gone if u in in_teams]
+                drop = [u for u in gone if u not in in_teams]
+                if keep:
+                    await conn.execute(
+                        update(om)
+                        .where(and_(om.c.org_id == org_id, om.c.user_id.in_(keep)))
+                        .values(is_owner=False)
+                    )
+                if drop:
+                    await conn.execute(
+                        om.delete().where(and_(om.c.org_id == org_id, om.c.user_id.in_(drop)))
+                    )
+        summary.added = len(wanted - admins)
+        summary.removed = len(gone)

@@ -12,6 +12,7 @@ from moorage.http.api import (
     accounts,
     action_configs,
     activity,
+    enzi_jobs,
     images,
     imagescan,
     jobs,
@@ -27,6 +28,7 @@ from moorage.http.api import (
     scansummary,
     search,
     settings,
+    team_access,
     tokens,
     webhooks,
 )
@@ -58,6 +60,7 @@ def _app(title: str, slot: ServicesSlot) -> FastAPI:
 def api_v0(slot: ServicesSlot) -> FastAPI:
     app = _app("Moorage API (DTR /api/v0)", slot)
     app.include_router(repositories.router)
+    app.include_router(team_access.router)
     app.include_router(images.router)
     app.include_router(activity.router)
     app.include_router(search.router)
@@ -82,6 +85,7 @@ def enzi_v0(slot: ServicesSlot) -> FastAPI:
     app.include_router(accounts.router)
     app.include_router(ldap.router)
     app.include_router(public_keys.router)
+    app.include_router(enzi_jobs.router)
     return app
 
 

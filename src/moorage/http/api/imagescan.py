@@ -3,13 +3,13 @@
 /api/v0/imagescan/scan/update`` (system administrators only).
 
 ``?online=true`` queues the ``vulndbupdate`` job (or hands back the one waiting or running):
-202 with the job. ``?online=false`` (DTR's default) imports the zip archive sent as the
-multipart field ``file`` (DTR's curl examples name it ``upload``; both do) or as an
-``application/zip`` body: the body streams to a private file in the data folder, under the
-setting ``vulnerability_db_max_archive_bytes`` (the request gate's limit for this route only),
-is imported, and the answer says what changed (200). ``replace=true`` makes the archive the
-whole offline database (offline records it does not hold are removed). A bad archive is a 400
-and changes nothing; an update already running is a 409.
+200 (DTR's status: its Swagger has no other) with the job. ``?online=false`` (DTR's default)
+imports the zip archive sent as the multipart field ``file`` (DTR's curl examples name it
+``upload``; both do) or as an ``application/zip`` body: the body streams to a private file in
+the data folder, under the setting ``vulnerability_db_max_archive_bytes`` (the request gate's
+limit for this route only), is imported, and the answer says what changed (200).
+``replace=true`` makes the archive the whole offline database (offline records it does not hold
+are removed). A bad archive is a 400 and changes nothing; an update already running is a 409.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import uuid
 from pathlib import Path
 
 from fastapi import APIRouter, Request
-from starlette.responses import Response
 
 from moorage.http.api.common import Admin, AppServices, Db, SignedIn
 from moorage.http.api.models.imagescan import DatabaseUpdate, ScannerStatus
@@ -46,13 +45,9 @@ def _incoming(data: Path) -> Path:
     return folder / f"{uuid.uuid4()}.zip"
 
 
-@router.put(
-    "/imagescan/scan/update",
-    responses={202: {"model": Job, "description": "online: the update job, queued"}},
-)
+@router.put("/imagescan/scan/update")
 async def update_database(
     request: Request,
-    response: Response,
     services: AppServices,
     principal: Admin,
     online: bool = False,
@@ -62,7 +57,6 @@ async def update_database(
     if online:
         job = await vulndb_update.queue(db)
         services.poke_jobs()
-        response.status_code = 202
         return Job.of(job)
     running = (await vulndb_status.read(db)).updating
     if running is not None:  # refused before the body is read

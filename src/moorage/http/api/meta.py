@@ -16,7 +16,7 @@ from moorage.auth import accounts
 from moorage.db import job_tables as jt
 from moorage.db import site_settings
 from moorage.db.engine import Database, utcnow
-from moorage.errors import Denied
+from moorage.errors import Denied, NoSuchAccount, NoSuchUser
 from moorage.http.api.common import Admin, AppServices, Db, SignedIn
 from moorage.http.api.models.meta import Alert, ClusterStatus, ComponentHealth, Features, Language
 from moorage.http.api.models.settings import ReplicaFacts, UserSettings, UserSettingsForm
@@ -127,8 +127,11 @@ async def get_language(principal: SignedIn) -> Language:
 async def _user_id(db: Database, principal: Any, username: str) -> int:
     if principal.name != username and not principal.is_admin:
         raise Denied("only the user or a system administrator may see a user's settings")
-    async with db.read() as conn:
-        user = await accounts.require_user(conn, username)
+    try:
+        async with db.read() as conn:
+            user = await accounts.require_user(conn, username)
+    except NoSuchAccount as exc:  # DTR's code here: NO_SUCH_USER (an organization is none)
+        raise NoSuchUser(exc.message, detail=exc.detail) from exc
     return user.id
 
 

@@ -10,6 +10,8 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
+from moorage.auth import accounts
+from moorage.errors import InvalidParameters
 from moorage.http.api.common import Db, SignedIn
 from moorage.http.api.models.accounts import (
     Account,
@@ -128,13 +130,25 @@ async def list_member_orgs(
     userNameOrID: str,
     db: Db,
     principal: SignedIn,
+    start: str = "",
+    limit: int = Query(10, ge=1, le=1000),
 ) -> MemberOrgs:
-    """eNZi's organizations of a user (kept beside the keys: accounts.py is near its size)."""
+    """eNZi's organizations of a user, in ascending organization ID from ``start``: for the
+    user and system administrators (kept beside the keys: accounts.py is near its size)."""
+    if start and (not start.isdigit() or len(start) > 12):
+        raise InvalidParameters("start is an organization ID", detail={"start": start[:64]})
     user = await service.resolve_account(db, userNameOrID)
-    orgs = await service.member_orgs(db, principal, user)
-    return MemberOrgs(
-        member_orgs=[
-            MemberOrg(org=Account.seen_by(o, principal), is_admin=owner) for o, owner in orgs
-        ],
-        next_page_start="",
-    )
+    orgs = sorted(await service.member_orgs(db, principal, user), key=lambda o: o[0].id)
+    orgs = [o for o in orgs if o[0].id >= int(start or 0)]
+    page, rest = orgs[:limit], orgs[limit:]
+    wire = []
+    for org, owner in page:
+        members, teams = await accounts.org_counts(db, org.id)
+        shown = Account.seen_by(org, principal)
+        wire.append(
+            MemberOrg(
+                org=shown.model_copy(update={"members_count": members, "teams_count": teams}),
+                is_admin=owner,
+            )
+        )
+    return MemberOrgs(member_orgs=wire, next_page_start=str(rest[0][0].id) if rest else "")

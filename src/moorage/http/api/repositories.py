@@ -1,5 +1,11 @@
-"""``/api/v0/repositories``, team access on repositories and namespaces, access queries, and
-the removal of a whole namespace (``DELETE /api/v0/accounts/{namespace}[/repositories]``)."""
+"""``/api/v0/repositories`` as DTR 2.7 serves it: list (all, one namespace), create, get,
+patch, delete, ``scan/toggle`` (scan on push for every repository); and the removal of a whole
+namespace (``DELETE /api/v0/accounts/{namespace}[/repositories]``). Team access and access
+queries: ``team_access``.
+
+Lists page by repository name: ``pageStart`` (the first repository's name; in a namespace
+listing, without the namespace), ``pageSize``, ``X-Next-Page-Start`` while there is more,
+``count=true`` → ``X-Resource-Count``; a caller sees only the repositories it may pull."""
 
 from __future__ import annotations
 
@@ -10,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from moorage.auth import accounts, grants
-from moorage.auth.levels import Level, Principal, RepositoryFacts
-from moorage.errors import Denied, InvalidInput, NoSuchAccount, NoSuchRepository, NotFound
+from moorage.auth.levels import Level, Principal
+from moorage.errors import Denied, InvalidInput, NoSuchAccount, NoSuchRepository
 from moorage.http.api.common import (
     Admin,
     Caller,
@@ -23,19 +29,7 @@ from moorage.http.api.common import (
     next_page,
     resource_count,
 )
-from moorage.http.api.models.accounts import Account, Team
-from moorage.http.api.models.repositories import (
-    NamespaceTeamAccess,
-    NamespaceTeamAccessList,
-    Repository,
-    RepositoryAccess,
-    RepositoryList,
-    RepositoryTeamAccess,
-    RepositoryTeamAccessList,
-    TeamAccess,
-    TeamRepositoryAccessList,
-    UserRepositoryAccess,
-)
+from moorage.http.api.models.repositories import Repository, RepositoryList
 from moorage.registry import repositories
 from moorage.services.access import namespace_level, namespace_types, repository_level
 from moorage.services.accounts import require_org_admin
@@ -59,15 +53,12 @@ class NewRepository(RepositorySettings):
     name: str
 
 
-class AccessLevel(BaseModel):
-    access_level: str = Field(alias="accessLevel")
+class ToggleScanOnPush(BaseModel):
+    """DTR's ``forms.ToggleScanOnPush``."""
 
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
-def _level(value: str) -> Level:
-    try:
-        return Level.parse(value)
-    except ValueError as exc:
-        raise InvalidInput(str(exc)) from exc
+    scan_on_push: bool = Field(alias="scanOnPush", strict=True)
 
 
 async def _repository(db: Db, repo: repositories.RepositoryDetails) -> Repository:
@@ -75,12 +66,8 @@ async def _repository(db: Db, repo: repositories.RepositoryDetails) -> Repositor
     return Repository.of(repo, types[repo.namespace])
 
 
-async def _repositories(db: Db, repos: list[repositories.RepositoryDetails]) -> list[Repository]:
-    types = await namespace_types(db, {r.namespace for r in repos})
-    return [Repository.of(r, types[r.namespace]) for r in repos]
-
-
 @router.get("/repositories")
+@router.get("/repositories/", include_in_schema=False)  # as DTR clients ask (Go's)
 async def list_repositories(
     db: Db,
     principal: Caller,
@@ -89,6 +76,8 @@ async def list_repositories(
     page_size: PageSize = 10,
     with_count: Count = False,
 ) -> RepositoryList:
+    """DTR's ``ListRepositories``: the repositories the caller may pull (anonymous callers:
+    the public ones)."""
     visible = grants.visible_repositories(principal)
     rows, nxt = await repositories.page(
         db, visible=visible, namespace=None, start=page_start, limit=page_size
@@ -109,6 +98,10 @@ async def list_namespace(
     page_size: PageSize = 10,
     with_count: Count = False,
 ) -> RepositoryList:
+    """DTR's ``ListNamespaceRepositories``: 404 ``NO_SUCH_ACCOUNT`` for no such namespace."""
+    async with db.read() as conn:
+        if await accounts.find(conn, namespace) is None:
+            raise NoSuchAccount(detail={"name": namespace})
     visible = grants.visible_repositories(principal)
     if with_count:
         total = await repositories.count(db, visible=visible, namespace=namespace)
@@ -129,12 +122,15 @@ async def list_namespace(
 async def create_repository(
     namespace: str, body: NewRepository, db: Db, principal: SignedIn
 ) -> Repository:
+    """DTR's ``CreateRepository``: for the namespace's administrators (the user, the org's
+    owners, admin-level teams of the namespace, system admins); 404 ``NO_SUCH_ACCOUNT``, 400
+    ``REPOSITORY_EXISTS``, 400 ``INVALID_REPOSITORY_VISIBILITY``."""
     async with db.read() as conn:
         owner = await accounts.find(conn, namespace)
     if owner is None:
         raise NoSuchAccount(f"no account named {namespace!r} to hold the repository")
-    if await namespace_level(db, principal, namespace) < Level.READ_WRITE:
-        raise Denied("you may not create repositories in this namespace")
+    if await namespace_level(db, principal, namespace) < Level.ADMIN:
+        raise Denied("only the namespace's administrators may create repositories in it")
     if "/" in body.name:
         raise InvalidInput("repository name must be a single path component")
     attrs = body.model_dump(exclude_none=True, exclude={"name"})
@@ -144,6 +140,8 @@ async def create_repository(
 
 @router.get("/repositories/{namespace}/{repo}")
 async def get_repository(namespace: str, repo: str, db: Db, principal: Caller) -> Repository:
+    """DTR's ``GetRepository``: 404 ``NO_SUCH_REPOSITORY`` also for one the caller may not
+    see."""
     _, details = await repository_level(db, principal, f"{namespace}/{repo}")
     return await _repository(db, details)
 
@@ -159,6 +157,8 @@ async def _admin_of(db: Db, principal: Principal, name: str) -> repositories.Rep
 async def update_repository(
     namespace: str, repo: str, body: RepositorySettings, db: Db, principal: SignedIn
 ) -> Repository:
+    """DTR's ``PatchRepository`` (``forms.UpdateRepo``; what is left out stays): for the
+    repository's administrators; the name cannot change (400)."""
     name = f"{namespace}/{repo}"
     await _admin_of(db, principal, name)
     updated = await repositories.modify(
@@ -168,11 +168,32 @@ async def update_repository(
 
 
 @router.delete("/repositories/{namespace}/{repo}", status_code=204)
-async def delete_repository(namespace: str, repo: str, db: Db, principal: SignedIn) -> Response:
+async def delete_repository(
+    namespace: str, repo: str, db: Db, principal: SignedIn, domain: str | None = None
+) -> Response:
+    """DTR's ``DeleteRepository``: 204 on success or when there is no such repository (so
+    also for one the caller may not see: it is left alone); 403 for who sees it but does not
+    administer it. ``domain`` (DTR's Notary host) is accepted and unused."""
     name = f"{namespace}/{repo}"
-    await _admin_of(db, principal, name)
-    await repositories.remove(db, name, principal.name)
+    try:
+        await _admin_of(db, principal, name)
+        await repositories.remove(db, name, principal.name)
+    except NoSuchRepository:
+        pass
     return Response(status_code=204)
+
+
+@router.post(
+    "/repositories/scan/toggle",
+    status_code=200,
+    response_class=Response,
+    responses={200: {"description": "scan on push toggled for all repositories (no body)"}},
+)
+async def toggle_scan_on_push(body: ToggleScanOnPush, db: Db, principal: Admin) -> Response:
+    """DTR's ``ToggleAllRepositoriesScanOnPush``: ``scanOnPush`` of every repository set at
+    once. Every repository means admin access to each, so: system administrators only."""
+    await repositories.set_scan_on_push_everywhere(db, body.scan_on_push, principal.name)
+    return Response(status_code=200)
 
 
 # ---- a whole namespace -----------------------------------------------------------------------
@@ -210,169 +231,3 @@ async def delete_namespace_repositories(namespace: str, db: Db, principal: Signe
         raise Denied("only the user and system administrators may do this")
     await _remove_all(db, namespace, principal.name)
     return Response(status_code=204)
-
-
-# ---- team access on a repository -----------------------------------------------------------
-
-
-@router.get("/repositories/{namespace}/{repo}/teamAccess")
-async def list_team_access(
-    namespace: str, repo: str, db: Db, principal: SignedIn
-) -> RepositoryTeamAccessList:
-    details = await _admin_of(db, principal, f"{namespace}/{repo}")
-    entries = await grants.repository_access_list(db, details.id)
-    return RepositoryTeamAccessList(
-        repository=await _repository(db, details),
-        team_access_list=[
-            TeamAccess(access_level=g.level.label, team=Team.of(g.team)) for g in entries
-        ],
-    )
-
-
-@router.put("/repositories/{namespace}/{repo}/teamAccess/{team}")
-async def grant_team_access(
-    namespace: str, repo: str, team: str, body: AccessLevel, db: Db, principal: SignedIn
-) -> RepositoryTeamAccess:
-    details = await _admin_of(db, principal, f"{namespace}/{repo}")
-    level = _level(body.access_level)
-    granted = await grants.set_repository_access(
-        db, details.id, namespace, team, level, principal.name
-    )
-    return RepositoryTeamAccess(
-        access_level=level.label, team=Team.of(granted), repository=await _repository(db, details)
-    )
-
-
-@router.delete("/repositories/{namespace}/{repo}/teamAccess/{team}", status_code=204)
-async def revoke_team_access(
-    namespace: str, repo: str, team: str, db: Db, principal: SignedIn
-) -> Response:
-    details = await _admin_of(db, principal, f"{namespace}/{repo}")
-    await grants.remove_repository_access(db, details.id, namespace, team, principal.name)
-    return Response(status_code=204)
-
-
-# ---- team access on a namespace ------------------------------------------------------------
-
-
-async def _namespace_admin(db: Db, principal: Principal, namespace: str) -> accounts.Account:
-    async with db.read() as conn:
-        org = await accounts.require_org(conn, namespace)
-    if await namespace_level(db, principal, namespace) < Level.ADMIN:
-        raise Denied("only namespace administrators may do this")
-    return org
-
-
-@router.get("/repositoryNamespaces/{namespace}/teamAccess")
-async def list_namespace_access(
-    namespace: str, db: Db, principal: SignedIn
-) -> NamespaceTeamAccessList:
-    org = await _namespace_admin(db, principal, namespace)
-    entries = await grants.namespace_access_list(db, namespace)
-    return NamespaceTeamAccessList(
-        namespace=Account.of(org),
-        team_access_list=[
-            TeamAccess(access_level=g.level.label, team=Team.of(g.team)) for g in entries
-        ],
-    )
-
-
-@router.get("/repositoryNamespaces/{namespace}/teamAccess/{team}")
-async def get_namespace_access(
-    namespace: str, team: str, db: Db, principal: SignedIn
-) -> NamespaceTeamAccess:
-    """One team's grant on the organization's namespace, for those DTR shows it to: namespace
-    administrators (system admins, the org's owners) and members of that team. Others of the
-    org get 403; a caller outside the org learns nothing of its teams (403 before the team is
-    looked up). A team without a grant: 404."""
-    async with db.read() as conn:
-        org = await accounts.require_org(conn, namespace)
-    is_admin = await namespace_level(db, principal, namespace) >= Level.ADMIN
-    if not is_admin:
-        members = {m.id for m, _ in await accounts.org_members(db, namespace)}
-        if principal.account_id not in members:
-            raise Denied("only members of the organization may ask about its teams")
-    granted = await accounts.get_team(db, namespace, team)
-    if not is_admin:
-        members = {m.id for m in await accounts.team_members(db, namespace, team)}
-        if principal.account_id not in members:
-            raise Denied("only namespace administrators and members of the team may see this")
-    found = [
-        g for g in await grants.namespace_access_list(db, namespace) if g.team.id == granted.id
-    ]
-    if not found:
-        raise NotFound(f"the team {team!r} has no access to the namespace {namespace!r}")
-    return NamespaceTeamAccess(
-        access_level=found[0].level.label, team=Team.of(granted), namespace=Account.of(org)
-    )
-
-
-@router.put("/repositoryNamespaces/{namespace}/teamAccess/{team}")
-async def grant_namespace_access(
-    namespace: str, team: str, body: AccessLevel, db: Db, principal: SignedIn
-) -> NamespaceTeamAccess:
-    org = await _namespace_admin(db, principal, namespace)
-    level = _level(body.access_level)
-    granted = await grants.set_namespace_access(db, namespace, team, level, principal.name)
-    return NamespaceTeamAccess(
-        access_level=level.label, team=Team.of(granted), namespace=Account.of(org)
-    )
-
-
-@router.delete("/repositoryNamespaces/{namespace}/teamAccess/{team}", status_code=204)
-async def revoke_namespace_access(
-    namespace: str, team: str, db: Db, principal: SignedIn
-) -> Response:
-    await _namespace_admin(db, principal, namespace)
-    await grants.remove_namespace_access(db, namespace, team, principal.name)
-    return Response(status_code=204)
-
-
-# ---- what an account or team may do ---------------------------------------------------------
-
-
-@router.get("/accounts/{user}/repositoryAccess/{namespace}/{repo}")
-async def user_repository_access(
-    user: str, namespace: str, repo: str, db: Db, principal: SignedIn
-) -> UserRepositoryAccess:
-    if not principal.is_admin and principal.name != user:
-        raise Denied("only administrators may ask about other users")
-    account = await accounts.get(db, user)
-    if account.is_org:
-        raise InvalidInput("repository access is asked for a user")
-    subject = Principal(account.id, account.name, account.is_admin, "query")
-    # The caller's own view first: a repository the caller may not see answers exactly as one
-    # that does not exist (same 404, same body), whatever the queried user could do there.
-    _, details = await repository_level(db, principal, f"{namespace}/{repo}")
-    facts = RepositoryFacts(details.name, details.namespace, details.id, details.visibility)
-    level = await grants.level_on(db, subject, facts) if account.is_active else Level.NONE
-    return UserRepositoryAccess(
-        access_level=level.label,
-        repository=await _repository(db, details),
-        user=Account.of(account, with_email=True),  # the caller is an admin or this user
-    )
-
-
-@router.get("/accounts/{org}/teams/{team}/repositoryAccess")
-async def team_repository_access(
-    org: str, team: str, db: Db, principal: SignedIn
-) -> TeamRepositoryAccessList:
-    if not principal.is_admin and await namespace_level(db, principal, org) < Level.ADMIN:
-        async with db.read() as conn:
-            found = await accounts.require_team(conn, org, team)
-        members = {m.id for m in await accounts.team_members(db, org, team)}
-        if principal.account_id not in members:
-            raise Denied("only the team's members and the organization's owners may ask")
-        del found
-    found_team = await accounts.get_team(db, org, team)
-    levels = await grants.team_repository_access(db, org, team)
-    repos = await repositories.by_ids(db, [rid for rid, _ in levels])
-    wired = dict(zip(repos, await _repositories(db, list(repos.values())), strict=True))
-    return TeamRepositoryAccessList(
-        team=Team.of(found_team),
-        repository_access_list=[
-            RepositoryAccess(access_level=level.label, repository=wired[rid])
-            for rid, level in levels
-            if rid in wired
-        ],
-    )

@@ -1,8 +1,9 @@
 """DTR's layer overrides under ``/api/v0/imagescan/layeroverride`` (system administrators only):
 list them (``?layer=`` for one layer), set one on a layer (``{"component", "componentVersion",
 "cve", "notes"}``; 404 ``NO_SUCH_LAYER`` when no scanned image holds the layer) and delete one
-by its id (or every override of a vulnerability ID). Each change applies to the stored results
-at once (``moorage.scanning.layer_overrides``)."""
+by its id (or every override of a vulnerability ID; 404 ``NO_SUCH_LAYER``, DTR's code, when
+nothing matches). Each change applies to the stored results at once
+(``moorage.scanning.layer_overrides``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from moorage.http.api.common import Admin, Db
 from moorage.http.api.models.scanning import LayerVulnOverride
 from moorage.scanning import layer_overrides
+from moorage.scanning.layer_overrides import NoSuchLayer, NoSuchOverride
 
 router = APIRouter(tags=["imagescan"])
 
@@ -60,4 +62,8 @@ async def delete_override(
 ) -> list[LayerVulnOverride]:
     """Delete the override with this id (or every override of this vulnerability ID); the
     answer lists what was deleted."""
-    return [LayerVulnOverride.of(o) for o in await layer_overrides.remove(db, vulnerabilityid)]
+    try:
+        removed = await layer_overrides.remove(db, vulnerabilityid)
+    except NoSuchOverride as exc:
+        raise NoSuchLayer("no such vulnerability override", detail=exc.detail) from exc
+    return [LayerVulnOverride.of(o) for o in removed]

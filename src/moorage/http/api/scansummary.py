@@ -13,7 +13,12 @@
   CSV (``Accept: text/csv``, DTR's default) or JSON (``Accept: application/json`` or
   ``?format=json``).
 - ``POST scan/{ns}/{repo}/{tag}/{os}/{arch}``: queue a ``scan`` job for the image (read-write
-  access to the repository); ``POST scan``: queue ``scanall`` (system administrators).
+  access to the repository); ``POST scan``: queue ``scanall`` (system administrators). While the
+  site setting ``scanningEnabled`` is off both answer DTR's 400 ``SCANNING_NOT_ENABLED`` (after
+  the caller's access is checked) and queue nothing; stored results stay readable.
+
+A tag or digest the repository does not hold is DTR's 404 ``NO_SUCH_REF`` on
+``scansummary/repositories/...`` and ``NO_SUCH_TAG`` on the others (as DTR's Swagger has them).
 """
 
 from __future__ import annotations
@@ -28,8 +33,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from moorage.auth.levels import Level, Principal
+from moorage.db import site_settings
 from moorage.db.engine import Database
-from moorage.errors import Denied, InvalidInput, NotFound, RegistryError
+from moorage.errors import (
+    Denied,
+    InvalidInput,
+    NoSuchRef,
+    NoSuchTag,
+    NotFound,
+    RegistryError,
+    ScanningNotEnabled,
+)
 from moorage.http.api.common import (
     Admin,
     AppServices,
@@ -97,10 +111,13 @@ async def scan_summary(
     arch: Platform = None,
 ) -> list[ScanSummary]:
     """The summary of a tag or digest: counts, status, completion, per-layer components with
-    their vulnerabilities (``detailed=false`` leaves the layers out)."""
-    found = await _summaries(
-        services, principal, f"{namespace}/{reponame}", reference, os=os, arch=arch
-    )
+    their vulnerabilities (``detailed=false``, a Moorage extra, leaves the layers out)."""
+    try:
+        found = await _summaries(
+            services, principal, f"{namespace}/{reponame}", reference, os=os, arch=arch
+        )
+    except NoSuchTag as exc:
+        raise NoSuchRef(exc.message, detail=exc.detail) from exc
     return [summary(target, report, detailed=detailed) for target, report in found]
 
 
@@ -332,6 +349,11 @@ async def export_summary(
 # ---- scan requests -------------------------------------------------------------------------
 
 
+async def _scanning_on(db: Database) -> None:
+    if not (await site_settings.load(db)).scanning_enabled:
+        raise ScanningNotEnabled("scanning is disabled: an administrator turns scanningEnabled on")
+
+
 async def _writable(db: Database, principal: Principal, name: str) -> RepositoryDetails:
     level, details = await repository_level(db, principal, name)
     if level < Level.READ_WRITE:
@@ -352,6 +374,7 @@ async def scan_image(
     """Queue a scan of the tag's image for ``os``/``arch`` (each matching platform of an
     index); 404 ``NO_SUCH_TAG`` when the tag names no such image."""
     details = await _writable(services.db, principal, f"{namespace}/{reponame}")
+    await _scanning_on(services.db)
     targets = await report_targets.resolve(services.registry, details, tag, os=os, arch=arch)
     queued = await scan_requests.queue_scans(services.db, targets)
     services.poke_jobs()
@@ -368,6 +391,7 @@ class ScanOptions(BaseModel):
 @router.post("/imagescan/scan")
 async def scan_all(options: ScanOptions, services: AppServices, principal: Admin) -> QueuedScans:
     """Queue ``scanall``: a scan of every image manifest (system administrators)."""
+    await _scanning_on(services.db)
     parameters = {"scan": options.scan, "check": options.check, "requestedBy": principal.name}
     job = await scan_requests.queue_scan_all(services.db, parameters)
     services.poke_jobs()

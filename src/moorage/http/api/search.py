@@ -17,6 +17,7 @@ from moorage.registry import repositories, search
 from moorage.services.access import namespace_types
 
 router = APIRouter(tags=["search"])
+AUTOCOMPLETE_LIMIT = 25  # DTR's default
 
 
 @router.get("/index/autocomplete")
@@ -28,7 +29,7 @@ async def autocomplete(
     include_repositories: Annotated[bool, Query(alias="includeRepositories")] = True,
     include_accounts: Annotated[bool, Query(alias="includeAccounts")] = True,
     namespace: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    limit: Annotated[int, Query(ge=1, le=100)] = AUTOCOMPLETE_LIMIT,
 ) -> Autocomplete:
     account_results: list[Account] = []
     repository_results: list[Repository] = []

@@ -10,7 +10,8 @@ only answer that ever carries a secret; the deletes answer 200 (DTR's codes).
 Managing one's own tokens needs the password (Basic with the password, or the web UI signed in
 with it): an access token may not list, create, change or revoke tokens, so a leaked one
 cannot mint successors that outlive its revocation. System administrators manage other
-users' tokens (``?username=``) with any of their credentials; nobody else sees them."""
+users' tokens (``?username=``) with any of their credentials, and list everyone's (no
+``username``, DTR's "all tokens if no user is specified"); nobody else sees them."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from moorage.auth import access_tokens, accounts
 from moorage.auth.access_tokens import NoSuchTokenOwner
 from moorage.auth.credentials import require_own_credentials
 from moorage.auth.levels import Principal
-from moorage.errors import Denied, InvalidInput, InvalidParameters, NoSuchAccount
+from moorage.errors import Denied, InvalidParameters, NoSuchAccount
 from moorage.http.api.common import (
     Count,
     Db,
@@ -76,8 +77,8 @@ async def _owner(db: Db, principal: Principal, username: str | None) -> accounts
         account = await accounts.get(db, name)
     except NoSuchAccount as exc:
         raise NoSuchTokenOwner(f"no user {name!r}", detail=exc.detail) from exc
-    if account.is_org:
-        raise InvalidInput("organizations have no access tokens")
+    if account.is_org:  # DTR's ``username`` names a user: an organization is none
+        raise NoSuchTokenOwner(f"{name!r} is an organization, not a user", detail={"name": name})
     _may_manage(principal, account.id)
     return account
 
@@ -102,20 +103,27 @@ async def list_tokens(
     page_size: PageSize = 10,
     count: Count = False,
 ) -> list[ApiToken]:
-    owner = await _owner(db, principal, username)
+    """DTR's ``GetAllAPITokensByUser``: the tokens of ``username``; without it, a system
+    administrator's list holds every user's tokens ("all tokens if no user is specified") and
+    anyone else's their own. Oldest first, paged by hashed token."""
+    owner_id: int | None
+    if username is None and principal.is_admin:
+        owner_id = None  # everyone's: any administrator credential, as for other users' tokens
+    else:
+        owner_id = (await _owner(db, principal, username)).id
     if page_start:
-        first = await access_tokens.list_for(db, owner.id, kinds=EVERY, start=page_start, limit=1)
+        first = await access_tokens.list_for(db, owner_id, kinds=EVERY, start=page_start, limit=1)
         if not first or first[0].hashed != page_start:
             raise InvalidParameters(
-                "pageStart is not one of the user's tokens",
+                "pageStart is not one of the listed tokens",
                 detail={"pageStart": page_start[:64]},
             )
     found = await access_tokens.list_for(
-        db, owner.id, kinds=EVERY, start=page_start or None, limit=page_size + 1
+        db, owner_id, kinds=EVERY, start=page_start or None, limit=page_size + 1
     )
     next_page(response, found[page_size].hashed if len(found) > page_size else None)
     if count:
-        total = await access_tokens.count_for(db, owner.id, kinds=EVERY)
+        total = await access_tokens.count_for(db, owner_id, kinds=EVERY)
         resource_count(response, total)
     return [ApiToken.of(t) for t in found[:page_size]]
 

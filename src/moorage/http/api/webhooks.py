@@ -129,6 +129,8 @@ async def create_webhook(
     body: NewWebhook, request: Request, db: Db, principal: SignedIn
 ) -> Webhook:
     key = _normal_key(body.key)
+    if "/" in key:  # the repository must exist, for an administrator too (404 before the URL)
+        await repository_level(db, principal, key)
     await _may_manage(db, principal, key)
     hook = await hooks.create(
         db,

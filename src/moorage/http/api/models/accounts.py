@@ -56,40 +56,50 @@ class AccountPage(WireModel):
 
 
 class Team(WireModel):
+    """A team: eNZi's ``responses.Team`` with ``membersCount`` (eNZi's answers set it; DTR's
+    /api/v0 ``responses.Team`` inside other answers has none)."""
+
     id: str
     org_id: str = Field(serialization_alias="orgID")
     name: str
     description: str
     type: str = "managed"
+    members_count: int | None = optional("membersCount")
 
     @classmethod
-    def of(cls, team: accounts.Team) -> Team:
+    def of(cls, team: accounts.Team, members_count: int | None = None) -> Team:
         return cls(
-            id=str(team.id), org_id=str(team.org_id), name=team.name, description=team.description
+            id=str(team.id),
+            org_id=str(team.org_id),
+            name=team.name,
+            description=team.description,
+            members_count=members_count,
         )
 
 
 class TeamList(WireModel):
+    """eNZi's ``responses.Teams``: ``resourceCount`` is the organization's number of teams."""
+
     teams: list[Team]
+    next_page_start: str = Field("", serialization_alias="nextPageStart")
+    resource_count: int = Field(0, serialization_alias="resourceCount")
 
 
-class OrgMember(WireModel):
+class Member(WireModel):
+    """eNZi's ``responses.Member`` of an organization (``isAdmin``: an org admin, which is an
+    owner here) or of a team (a team admin)."""
+
     member: Account
     is_admin: bool = Field(serialization_alias="isAdmin")
-    is_public: bool = Field(default=True, serialization_alias="isPublic")
 
 
-class OrgMemberList(WireModel):
-    members: list[OrgMember]
+class MemberList(WireModel):
+    """eNZi's ``responses.Members``: ``resourceCount`` counts every member, whatever the
+    filter."""
 
-
-class TeamMember(WireModel):
-    member: Account
-    is_admin: bool = Field(default=False, serialization_alias="isAdmin")
-
-
-class TeamMemberList(WireModel):
-    members: list[TeamMember]
+    members: list[Member]
+    next_page_start: str = Field("", serialization_alias="nextPageStart")
+    resource_count: int = Field(0, serialization_alias="resourceCount")
 
 
 class Certificate(WireModel):
@@ -124,22 +134,22 @@ class MemberOrg(WireModel):
 
 
 class MemberOrgs(WireModel):
-    """eNZi's ``responses.MemberOrgs`` (one page: ``nextPageStart`` is empty)."""
+    """eNZi's ``responses.MemberOrgs`` (``nextPageStart`` empty on the last page)."""
 
     member_orgs: list[MemberOrg] = Field(serialization_alias="memberOrgs")
     next_page_start: str = Field("", serialization_alias="nextPageStart")
 
 
 class MemberTeam(WireModel):
-    """eNZi's ``responses.MemberTeam``: a team of the organization the member is in (team
-    administrators are not a thing here: ``isAdmin`` is false)."""
+    """eNZi's ``responses.MemberTeam``: a team of the organization the member is in, and
+    whether the member is the team's admin."""
 
     team: Team
     is_admin: bool = Field(default=False, serialization_alias="isAdmin")
 
 
 class MemberTeams(WireModel):
-    """eNZi's ``responses.MemberTeams`` (one page: ``nextPageStart`` is empty)."""
+    """eNZi's ``responses.MemberTeams`` (``nextPageStart`` empty on the last page)."""
 
     member_teams: list[MemberTeam] = Field(serialization_alias="memberTeams")
     next_page_start: str = Field("", serialization_alias="nextPageStart")

@@ -3,8 +3,13 @@
 Every tag carries DTR 2.7's ``vuln_summary`` (its Swagger's ``responses.Tag``: a
 ``responses.OldScanSummary`` without ``layer_details``) of the manifest it shows: on the list,
 the manifest the tag names (an index: its platforms combined, ``moorage.scanning.report_tags``);
-on a single tag, each platform's image. ``platform`` is known on the list only with
-``includeManifests`` (an index's is empty: it stands for every platform)."""
+on a single tag, each platform's image. A single tag also carries DTR's ``components`` and
+``licenses`` (``schema.ScannerComponent`` / ``schema.ScannerLicense``, from
+``moorage.scanning.report_queries``: empty before a scan); the list (DTR's ``responses.ListTag``)
+does not. On the list the ``manifest`` is DTR's whole ``responses.Manifest`` only with
+``includeManifests=true``; without it (DTR's default) only what the tag's row holds (``digest``,
+``mediaType``, ``configDigest``, ``createdAt``: no manifest parsed, no config read), and
+``vuln_summary.platform`` is then empty."""
 
 from __future__ import annotations
 
@@ -14,9 +19,16 @@ from typing import Any
 from pydantic import Field, RootModel
 
 from moorage.http.api.models.imagescan import NEVER
-from moorage.http.api.models.scanning import SCAN_STATUS, OldScanSummary
+from moorage.http.api.models.scanning import (
+    SCAN_STATUS,
+    OldScanSummary,
+    ScannerComponent,
+    ScannerLicense,
+    ScannerVulnCount,
+)
 from moorage.http.api.models.wire import Timestamp, WireModel, optional
 from moorage.registry import browse
+from moorage.scanning.report_queries import Inventory
 from moorage.scanning.report_tags import TagScan
 
 
@@ -111,6 +123,45 @@ class Manifest(WireModel):
         }
 
 
+class ManifestRef(WireModel):
+    """A tag's manifest as its row knows it (``includeManifests=false``): DTR's
+    ``responses.Manifest`` requires only ``digest``; nothing here needs the manifest parsed or
+    its config read."""
+
+    digest: str
+    media_type: str = Field(serialization_alias="mediaType")
+    config_digest: str = Field(serialization_alias="configDigest")
+    created_at: Timestamp = Field(serialization_alias="createdAt")
+
+    @staticmethod
+    def fields(row: browse.TagRow) -> dict[str, Any]:
+        return {
+            "digest": row.digest,
+            "media_type": row.media_type,
+            "config_digest": row.config_digest or "",
+            "created_at": row.created_at,
+        }
+
+
+def _components(inventory: Inventory) -> list[dict[str, Any]]:
+    """DTR's ``schema.ScannerComponent`` of each component (``componentPK`` the same as the
+    scan summary's)."""
+    return [
+        {
+            "component_pk": str(c.pk),
+            "vuln_count": ScannerVulnCount.of(c.counts),
+            "name": c.name,
+            "version": c.version,
+            "filepaths": [c.path] if c.path else [],
+            "cves": list(c.cves),
+            "licenses": list(c.licenses),
+            "source": c.type,
+            "layer": c.layer_digest,
+        }
+        for c in inventory.components
+    ]
+
+
 def vuln_summary(
     repository: str,
     row: browse.TagRow,
@@ -142,9 +193,11 @@ def vuln_summary(
 
 
 class Tag(WireModel):
-    """A tag: DTR's ``responses.Tag``. ``manifest`` always (DTR requires it); ``vuln_summary``
-    always (``status`` ``not_scanned`` and zero counts before any scan); ``mirroring`` and
-    ``promotion`` ``null`` (Go's nil pointer: Moorage neither mirrors nor promotes yet)."""
+    """A tag: DTR's ``responses.Tag``. ``manifest`` always (DTR requires it: the whole one, or
+    the row's ``ManifestRef`` on a list without ``includeManifests``); ``vuln_summary`` always
+    (``status`` ``not_scanned`` and zero counts before any scan); ``components`` and
+    ``licenses`` on a single tag only; ``mirroring`` and ``promotion`` ``null`` (Go's nil
+    pointer: Moorage neither mirrors nor promotes yet)."""
 
     name: str
     digest: str
@@ -153,46 +206,64 @@ class Tag(WireModel):
     created_at: Timestamp = Field(serialization_alias="createdAt")
     hash_mismatch: bool = Field(default=False, serialization_alias="hashMismatch")
     in_notary: bool = Field(default=False, serialization_alias="inNotary")
-    manifest: Manifest
+    manifest: Manifest | ManifestRef
     mirroring: None = None
     promotion: None = None
     vuln_summary: OldScanSummary
+    components: list[ScannerComponent] | None = optional()
+    licenses: list[ScannerLicense] | None = optional()
 
     @staticmethod
     def fields(
-        repository: str, row: browse.TagRow, image: browse.ImageDetails, scan: TagScan
+        repository: str,
+        row: browse.TagRow,
+        image: browse.ImageDetails | None,
+        scan: TagScan,
+        inventory: Inventory | None,
     ) -> dict[str, Any]:
-        return {
+        """``image`` None: the list without ``includeManifests``; ``inventory`` None: the list."""
+        found: dict[str, Any] = {
             "name": row.name,
             "digest": row.digest,
             "author": row.pushed_by or "",
             "updated_at": row.updated_at,
             "created_at": row.created_at,
-            "manifest": Manifest.fields(image),
+            "manifest": Manifest.fields(image) if image is not None else ManifestRef.fields(row),
             "vuln_summary": vuln_summary(repository, row, image, scan),
         }
+        if inventory is not None:
+            found["components"] = _components(inventory)
+            found["licenses"] = [ScannerLicense.named(name) for name in inventory.licenses]
+        return found
 
 
-TagEntry = tuple[browse.TagRow, browse.ImageDetails]
+TagEntry = tuple[browse.TagRow, browse.ImageDetails | None]
 
 
-def summarised_digest(row: browse.TagRow, image: browse.ImageDetails) -> str:
+def summarised_digest(row: browse.TagRow, image: browse.ImageDetails | None) -> str:
     """The manifest whose scan a tag entry shows: the image's (a platform's, or the tag's own)."""
-    return image.digest
+    return image.digest if image is not None else row.digest
 
 
 class TagList(RootModel[list[Tag]]):
     """A page of tags (a bare array, as DTR sends it)."""
 
     @classmethod
-    def of(cls, repository: str, found: list[TagEntry], scans: Mapping[str, TagScan]) -> TagList:
-        """``scans``: ``report_tags.tag_scans`` of every entry's ``summarised_digest``."""
-        return cls.model_validate(
-            [
-                Tag.fields(repository, row, image, scans[summarised_digest(row, image)])
-                for row, image in found
-            ]
-        )
+    def of(
+        cls,
+        repository: str,
+        found: list[TagEntry],
+        scans: Mapping[str, TagScan],
+        inventories: Mapping[str, Inventory] | None = None,
+    ) -> TagList:
+        """``scans``: ``report_tags.tag_scans`` of every entry's ``summarised_digest``;
+        ``inventories`` (a single tag's answer): ``report_queries.inventories`` of the same."""
+        entries = []
+        for row, image in found:
+            digest = summarised_digest(row, image)
+            inventory = inventories[digest] if inventories is not None else None
+            entries.append(Tag.fields(repository, row, image, scans[digest], inventory))
+        return cls.model_validate(entries)
 
 
 class ManifestEntry(WireModel):

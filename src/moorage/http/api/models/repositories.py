@@ -1,4 +1,5 @@
-"""DTR's repository object, repository lists, team access and access queries."""
+"""DTR's repository object (``responses.Repository``), repository lists and autocomplete
+(team access and access queries: ``models.team_access``)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
-from moorage.http.api.models.accounts import Account, Team
+from moorage.http.api.models.accounts import Account
 from moorage.http.api.models.wire import WireModel
 from moorage.registry import repositories as registry
 
@@ -58,51 +59,6 @@ class RepositoryList(WireModel):
         """``types``: each namespace's kind (``user`` or ``organization``)."""
         rows = [Repository.fields(r, types[r.namespace]) for r in found]
         return cls.model_validate({"repositories": rows})
-
-
-class TeamAccess(WireModel):
-    access_level: str = Field(serialization_alias="accessLevel")
-    team: Team
-
-
-class RepositoryTeamAccessList(WireModel):
-    repository: Repository
-    team_access_list: list[TeamAccess] = Field(serialization_alias="teamAccessList")
-
-
-class RepositoryTeamAccess(WireModel):
-    access_level: str = Field(serialization_alias="accessLevel")
-    team: Team
-    repository: Repository
-
-
-class NamespaceTeamAccessList(WireModel):
-    namespace: Account
-    team_access_list: list[TeamAccess] = Field(serialization_alias="teamAccessList")
-
-
-class NamespaceTeamAccess(WireModel):
-    access_level: str = Field(serialization_alias="accessLevel")
-    team: Team
-    namespace: Account
-
-
-class UserRepositoryAccess(WireModel):
-    access_level: str = Field(serialization_alias="accessLevel")
-    repository: Repository
-    user: Account
-
-
-class RepositoryAccess(WireModel):
-    access_level: str = Field(serialization_alias="accessLevel")
-    repository: Repository
-
-
-class TeamRepositoryAccessList(WireModel):
-    team: Team
-    repository_access_list: list[RepositoryAccess] = Field(
-        serialization_alias="repositoryAccessList"
-    )
 
 
 class Autocomplete(WireModel):
