@@ -44,6 +44,7 @@ COMMANDS: dict[str, Command] = {
     "admin": Command("admin", "operator's account tools"),
     "user": Command("admin", "create, list or deactivate users"),
     "vulndb": Command("vulndb", "the vulnerability database: import a file, status"),
+    "replica": Command("replica", "list or remove the replicas sharing the database"),
     "import": Command(
         "import_cmd", "copy repositories, tags and grants from a DTR/MSR or any OCI registry"
     ),

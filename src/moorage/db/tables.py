@@ -503,3 +503,17 @@ pruning_policies = Table(
     Column("last_pruned_at", DateTime(timezone=True), nullable=True),  # DTR's lastPrunedAt
     Index("ix_pruning_policies_repository", "repository_id"),
 )
+
+# One row per running ``moorage serve`` / ``moorage worker`` (``db/replica_heartbeats.py``):
+# a replica whose ``last_seen`` is older than a few heartbeat intervals is down.
+replicas = Table(
+    "replicas",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),  # serve | worker
+    Column("host", String(255), nullable=False),
+    Column("address", String(255), nullable=False, server_default=""),
+    Column("version", String(64), nullable=False, server_default=""),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen", DateTime(timezone=True), nullable=False),
+)

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import socket
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 
+from moorage import __version__
 from moorage.auth.credentials import Authenticator
 from moorage.auth.jwt_tokens import TokenSigner
 from moorage.auth.ldap.login import LdapService
 from moorage.auth.secretbox import SecretBox
 from moorage.config import Settings
+from moorage.db import replica_heartbeats
 from moorage.db.engine import Database
 from moorage.events.store import PullBuffer
 from moorage.http import ping, token, ui
@@ -89,6 +92,16 @@ def create_app(settings: Settings) -> AccessLog:
             )
             dispatcher.start()
             started.push_async_callback(dispatcher.stop)
+            heartbeat = replica_heartbeats.Heartbeat(
+                db,
+                replica_heartbeats.replica_id_for(socket.gethostname(), settings.data),
+                kind="serve",
+                host=socket.gethostname(),
+                address=settings.listen,
+                version=__version__,
+            )
+            heartbeat.start()
+            started.push_async_callback(heartbeat.stop)
             yield
 
     app = Starlette(

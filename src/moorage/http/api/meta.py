@@ -7,6 +7,7 @@ cluster status, system administrators; a user's settings, the user or a system a
 
 from __future__ import annotations
 
+import socket
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
@@ -14,7 +15,7 @@ from sqlalchemy import select, text
 
 from moorage.auth import accounts
 from moorage.db import job_tables as jt
-from moorage.db import site_settings
+from moorage.db import replica_heartbeats, site_settings
 from moorage.db.engine import Database, utcnow
 from moorage.errors import Denied, NoSuchAccount, NoSuchUser
 from moorage.http.api.common import Admin, AppServices, Db, SignedIn
@@ -90,7 +91,8 @@ async def _component(check: Any) -> ComponentHealth:
 
 @router.get("/meta/cluster_status", response_model=ClusterStatus)
 async def get_cluster_status(services: AppServices, principal: Admin) -> ClusterStatus:
-    """This replica, the shared database and the shared storage (system administrators)."""
+    """This replica, every other registered one (down when its heartbeat is stale), the shared
+    database and the shared storage (system administrators)."""
     db, storage = services.db, services.registry.storage
     database = await _component(db.check_health)
     store = await _component(storage.check_health)
@@ -102,6 +104,9 @@ async def get_cluster_status(services: AppServices, principal: Admin) -> Cluster
     ]
     read_only = False
     holder = ""
+    now = utcnow()
+    health = {replica: "; ".join(problems) or "OK"}
+    seen = {replica: rfc3339(now)}
     if database.healthy:
         read_only = (await site_settings.load(db)).read_only_registry
         async with db.read() as conn:
@@ -109,11 +114,20 @@ async def get_cluster_status(services: AppServices, principal: Admin) -> Cluster
                 jt.jobs.c.action == ONLINE_GC, jt.jobs.c.status == "running"
             )
             holder = (await conn.execute(running.limit(1))).scalar() or ""
+        # Every replica that registered in the shared database (db/replica_heartbeats.py).
+        own = replica_heartbeats.replica_id_for(socket.gethostname(), services.settings.data)
+        for other in await replica_heartbeats.list_all(db):
+            if other.id == own:
+                continue  # this replica, answered above under its DTR replica ID
+            seen.setdefault(other.id, rfc3339(other.last_seen))
+            health.setdefault(
+                other.id, "OK" if other.healthy(now) else "down: no heartbeat since last seen"
+            )
     return ClusterStatus(
         rethink_system_tables={"database": database, "storage": store},
-        replica_health={replica: "; ".join(problems) or "OK"},
-        replica_timestamp={replica: rfc3339(utcnow())},
-        replica_readonly={replica: read_only},
+        replica_health=health,
+        replica_timestamp=seen,
+        replica_readonly={name: read_only for name in health},
         gc_lock_holder=holder,
     )
 

@@ -11,7 +11,8 @@ Managing one's own tokens needs the password (Basic with the password, or the we
 with it): an access token may not list, create, change or revoke tokens, so a leaked one
 cannot mint successors that outlive its revocation. System administrators manage other
 users' tokens (``?username=``) with any of their credentials, and list everyone's (no
-``username``, DTR's "all tokens if no user is specified"); nobody else sees them."""
+``username``, DTR's "all tokens if no user is specified") with their password, since that
+list holds their own; nobody else sees them."""
 
 from __future__ import annotations
 
@@ -108,7 +109,8 @@ async def list_tokens(
     anyone else's their own. Oldest first, paged by hashed token."""
     owner_id: int | None
     if username is None and principal.is_admin:
-        owner_id = None  # everyone's: any administrator credential, as for other users' tokens
+        require_own_credentials(principal)  # everyone's holds the caller's own: the password
+        owner_id = None
     else:
         owner_id = (await _owner(db, principal, username)).id
     if page_start:

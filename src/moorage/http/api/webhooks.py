@@ -129,8 +129,9 @@ async def create_webhook(
     body: NewWebhook, request: Request, db: Db, principal: SignedIn
 ) -> Webhook:
     key = _normal_key(body.key)
-    if "/" in key:  # the repository must exist, for an administrator too (404 before the URL)
-        await repository_level(db, principal, key)
+    namespace = key.split("/")[0]
+    if "/" in key and not await hooks.namespace_exists(db, namespace):
+        raise NoSuchAccount(detail={"name": namespace})  # a repository's hook needs its namespace
     await _may_manage(db, principal, key)
     hook = await hooks.create(
         db,
