@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import socket
+from pathlib import Path
 
 from sqlalchemy import update
 
@@ -14,6 +15,13 @@ from moorage.db.tables import replicas
 from tests.auth.creds_helpers import app_services
 from tests.http.api.dtr_schema import assert_matches
 from tests.inprocess import InProcessApp
+
+
+def test_a_worker_beside_a_serve_of_one_folder_has_its_own_id(tmp_path: Path) -> None:
+    serve = rh.replica_id_for("host-a", tmp_path)
+    assert rh.replica_id_for("host-a", tmp_path, "serve") == serve
+    assert rh.replica_id_for("host-a", tmp_path, "worker") == f"{serve}-worker"
+    assert rh.replica_id_for("host-b", tmp_path) != serve
 
 
 async def test_register_beat_health_and_remove(inproc: InProcessApp) -> None:
@@ -61,6 +69,11 @@ async def test_cluster_status_lists_registered_replicas_with_health(inproc: InPr
         assert body["replica_health"]["other-1"] == "OK"
         assert body["replica_health"]["gone-2"].startswith("down")
         assert body["replica_timestamp"]["gone-2"] == "2020-01-01T00:00:00.000Z"
+        # This replica once, under the ID its heartbeat registers and its settings name.
+        own = rh.replica_id_for(socket.gethostname(), inproc.settings.data)
+        assert sorted(body["replica_health"]) == sorted(["other-1", "gone-2", own])
+        settings = (await c.get("/api/v0/meta/settings")).json()
+        assert settings["replicaID"] == own
         async with inproc.client(auth=None) as anonymous:
             denied = await anonymous.get("/api/v0/meta/cluster_status")
         assert denied.status_code == 401

@@ -1,5 +1,5 @@
 """``moorage worker`` runs only jobs: beside a ``moorage serve`` with no job workers, it takes the
-jobs queued through the API, and SIGTERM stops it cleanly."""
+jobs queued through the API, registers its heartbeat as a replica, and SIGTERM stops it cleanly."""
 
 from __future__ import annotations
 
@@ -44,6 +44,11 @@ def test_worker_subcommand_runs_the_jobs(
             workers = {w["id"]: w for w in c.get("/api/v0/workers").json()["workers"]}
             # Two jobs at once of every action (DTR's capacityMap, per action).
             assert workers[done["workerID"]]["capacityMap"]["sleep"] == 2
+            # It registers as a replica of its own kind, beside the serve of the same folder.
+            status = c.get("/api/v0/meta/cluster_status").json()["replica_health"]
+            worker_ids = [r for r in status if r.endswith("-worker")]
+            assert len(worker_ids) == 1 and status[worker_ids[0]] == "OK", status
+            assert worker_ids[0].removesuffix("-worker") in status, status
             worker.send_signal(signal.SIGTERM)
             assert worker.wait(timeout=30) == 0, log_path.read_text()[-2000:]
             deadline = time.monotonic() + 10

@@ -102,7 +102,9 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     """Run only background jobs (no HTTP), until SIGTERM or SIGINT."""
     import signal
+    import socket
 
+    from moorage.db import replica_heartbeats
     from moorage.jobs.runner import JobRunner
     from moorage.registry.context import RegistryContext
     from moorage.storage.configured import make_storage
@@ -127,11 +129,22 @@ def cmd_worker(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        host = socket.gethostname()
+        heartbeat = replica_heartbeats.Heartbeat(
+            db,
+            replica_heartbeats.replica_id_for(host, settings.data, "worker"),
+            kind="worker",
+            host=host,
+            address="",
+            version=__version__,
+        )
         runner.start()
+        heartbeat.start()
         log.info("job worker started", extra={"worker": runner.worker})
         try:
             await stop.wait()
         finally:
+            await heartbeat.stop()
             await runner.stop()
             await db.close()
 

@@ -78,10 +78,12 @@ async def remove(db: Database, replica_id: str) -> bool:
     return bool(result.rowcount)
 
 
-def replica_id_for(host: str, data: Path) -> str:
-    """Stable across restarts of the same data folder on the same host."""
+def replica_id_for(host: str, data: Path, kind: str = "serve") -> str:
+    """Stable across restarts of the same data folder on the same host; a ``worker`` beside a
+    ``serve`` of the same folder gets its own (``…-worker``)."""
     folder = hashlib.sha256(str(data.resolve()).encode()).hexdigest()[:8]
-    return f"{host[:48]}-{folder}"
+    suffix = "" if kind == "serve" else f"-{kind[:8]}"
+    return f"{host[:48]}-{folder}{suffix}"
 
 
 class Heartbeat:

@@ -9,6 +9,7 @@ import ipaddress
 import json
 import logging
 import re
+import socket
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -96,7 +97,7 @@ async def test_get_is_dtrs_settings_and_post_answers_202(inproc: InProcessApp) -
         assert body["logLevel"] == "INFO"  # the configuration's
         (replica,) = body["replicaSettings"]
         assert body["replicaID"] == replica
-        assert body["replicaSettings"][replica]["node"] == replica
+        assert body["replicaSettings"][replica]["node"] == socket.gethostname()
         assert body["replicaSettings"][replica]["HTTPPort"] == inproc.settings.port
         assert body["storageVolume"] == str(inproc.settings.storage_root)
         assert body["nfsHost"] == body["nfsPath"] == ""

@@ -7,7 +7,6 @@ cluster status, system administrators; a user's settings, the user or a system a
 
 from __future__ import annotations
 
-import socket
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
@@ -115,10 +114,9 @@ async def get_cluster_status(services: AppServices, principal: Admin) -> Cluster
             )
             holder = (await conn.execute(running.limit(1))).scalar() or ""
         # Every replica that registered in the shared database (db/replica_heartbeats.py).
-        own = replica_heartbeats.replica_id_for(socket.gethostname(), services.settings.data)
         for other in await replica_heartbeats.list_all(db):
-            if other.id == own:
-                continue  # this replica, answered above under its DTR replica ID
+            if other.id == replica:
+                continue  # this replica, answered above
             seen.setdefault(other.id, rfc3339(other.last_seen))
             health.setdefault(
                 other.id, "OK" if other.healthy(now) else "down: no heartbeat since last seen"

@@ -9,6 +9,7 @@ import socket
 from pydantic import BaseModel, ConfigDict, Field
 
 from moorage.config import Settings as Config
+from moorage.db import replica_heartbeats
 from moorage.db.site_settings import SiteSettings, go_duration
 from moorage.http.api.models.wire import WireModel
 
@@ -33,16 +34,18 @@ class ReplicaFacts(BaseModel):
 
     @classmethod
     def of(cls, config: Config) -> ReplicaFacts:
-        """This replica: its host name, the one port it listens on (HTTPS with a TLS
-        certificate, else HTTP), its storage folder; no NFS, no remote log host."""
+        """This replica: its ID (its heartbeat's), its host name, the one port it listens on
+        (HTTPS with a TLS certificate, else HTTP), its storage folder; no NFS, no remote log
+        host."""
         node = socket.gethostname()
         tls = config.tls_cert is not None
         ports = ReplicaSettings(
             http_port=0 if tls else config.port, https_port=config.port if tls else 0, node=node
         )
+        replica_id = replica_heartbeats.replica_id_for(node, config.data)
         return cls(
-            replica_id=node,
-            replica_settings={node: ports},
+            replica_id=replica_id,
+            replica_settings={replica_id: ports},
             storage_volume=str(config.storage_root),
             log_level=config.log_level,
         )
