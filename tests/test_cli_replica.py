@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import socket
 
 from sqlalchemy import update
 
@@ -43,5 +42,5 @@ async def test_list_shows_health_and_remove_refuses_a_live_replica(inproc: InPro
     assert code == 0 and "removed" in out
     code, out, _ = await asyncio.to_thread(run, "remove", "live-1", "--force")
     assert code == 0
-    own = rh.replica_id_for(socket.gethostname(), inproc.settings.data)
+    own = rh.own_replica_id(inproc.settings)
     assert [r.id for r in await rh.list_all(db)] == [own]  # the app's own heartbeat

@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     job_workers: int = Field(default=1, ge=0, le=64)
     job_lease_seconds: float = Field(default=30.0, ge=1.0, le=3600.0)
     job_poll_seconds: float = Field(default=1.0, gt=0, le=60.0)
+    # Replicas (moorage.db.replica_heartbeats): this process's ID in the replicas table (default
+    # derived from the host, the data folder and the listen address) and its heartbeat period.
+    replica_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    heartbeat_seconds: float = Field(default=10.0, ge=0.1, le=300.0)
     # Repository events: pulls are written in batches this often; history compaction period.
     event_flush_interval: float = Field(default=1.0, gt=0, le=60)
     event_compaction_interval: float = Field(default=300.0, gt=0)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import update
 
+from moorage.config import Settings
 from moorage.db import replica_heartbeats as rh
 from moorage.db.engine import utcnow
 from moorage.db.tables import replicas
@@ -22,6 +23,21 @@ def test_a_worker_beside_a_serve_of_one_folder_has_its_own_id(tmp_path: Path) ->
     assert rh.replica_id_for("host-a", tmp_path, "serve") == serve
     assert rh.replica_id_for("host-a", tmp_path, "worker") == f"{serve}-worker"
     assert rh.replica_id_for("host-b", tmp_path) != serve
+    # Two serves of one folder on two addresses are two replicas.
+    on_5000 = rh.replica_id_for("host-a", tmp_path, listen="0.0.0.0:5000")
+    assert on_5000 != rh.replica_id_for("host-a", tmp_path, listen="0.0.0.0:5001")
+    settings = Settings(data=tmp_path, listen="0.0.0.0:5000")
+    assert rh.own_replica_id(settings) == rh.replica_id_for(
+        socket.gethostname(), tmp_path, "serve", "0.0.0.0:5000"
+    )
+    assert rh.own_replica_id(settings, "worker") == rh.replica_id_for(
+        socket.gethostname(), tmp_path, "worker"
+    )
+    named = Settings(data=tmp_path, replica_id="dtr-a1")
+    assert (rh.own_replica_id(named), rh.own_replica_id(named, "worker")) == (
+        "dtr-a1",
+        "dtr-a1-worker",
+    )
 
 
 async def test_register_beat_health_and_remove(inproc: InProcessApp) -> None:
@@ -29,7 +45,7 @@ async def test_register_beat_health_and_remove(inproc: InProcessApp) -> None:
     await rh.register(db, "r1", kind="serve", host="h1", address="10.0.0.1:5000", version="1")
     await rh.register(db, "r2", kind="worker", host="h2", address="", version="1")
     await rh.register(db, "r1", kind="serve", host="h1", address="10.0.0.1:5001", version="2")
-    own = rh.replica_id_for(socket.gethostname(), inproc.settings.data)
+    own = rh.own_replica_id(inproc.settings)
     listed = [r for r in await rh.list_all(db) if r.id != own]  # the app's own heartbeat
     assert [(r.id, r.kind, r.address, r.version) for r in listed] == [
         ("r1", "serve", "10.0.0.1:5001", "2"),
@@ -70,7 +86,7 @@ async def test_cluster_status_lists_registered_replicas_with_health(inproc: InPr
         assert body["replica_health"]["gone-2"].startswith("down")
         assert body["replica_timestamp"]["gone-2"] == "2020-01-01T00:00:00.000Z"
         # This replica once, under the ID its heartbeat registers and its settings name.
-        own = rh.replica_id_for(socket.gethostname(), inproc.settings.data)
+        own = rh.own_replica_id(inproc.settings)
         assert sorted(body["replica_health"]) == sorted(["other-1", "gone-2", own])
         settings = (await c.get("/api/v0/meta/settings")).json()
         assert settings["replicaID"] == own

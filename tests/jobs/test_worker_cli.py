@@ -10,6 +10,8 @@ import sys
 import time
 from collections.abc import Callable
 
+from moorage.config import Settings
+from moorage.db import replica_heartbeats
 from tests.conftest import ADMIN, RunningRegistry
 from tests.jobs.helpers import submit, wait_status
 
@@ -46,9 +48,8 @@ def test_worker_subcommand_runs_the_jobs(
             assert workers[done["workerID"]]["capacityMap"]["sleep"] == 2
             # It registers as a replica of its own kind, beside the serve of the same folder.
             status = c.get("/api/v0/meta/cluster_status").json()["replica_health"]
-            worker_ids = [r for r in status if r.endswith("-worker")]
-            assert len(worker_ids) == 1 and status[worker_ids[0]] == "OK", status
-            assert worker_ids[0].removesuffix("-worker") in status, status
+            worker_id = replica_heartbeats.own_replica_id(Settings(data=server.data), "worker")
+            assert status.get(worker_id) == "OK" and len(status) == 2, status
             worker.send_signal(signal.SIGTERM)
             assert worker.wait(timeout=30) == 0, log_path.read_text()[-2000:]
             deadline = time.monotonic() + 10

@@ -13,11 +13,12 @@ from moorage.db.engine import Database, utcnow
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    replicas = with_database(settings_from(args), rh.list_all)
+    settings = settings_from(args)
+    replicas = with_database(settings, rh.list_all)
     now = utcnow()
     print(f"{'ID':<24} {'KIND':<7} {'HEALTH':<7} {'HOST':<20} {'ADDRESS':<22} LAST SEEN")
     for r in replicas:
-        health = "up" if r.healthy(now) else "down"
+        health = "up" if r.healthy(now, settings.heartbeat_seconds) else "down"
         print(
             f"{r.id:<24} {r.kind:<7} {health:<7} {r.host:<20} {r.address:<22} "
             f"{r.last_seen.isoformat(timespec='seconds')}"
@@ -27,17 +28,18 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_remove(args: argparse.Namespace) -> int:
     replica_id: str = args.id
+    settings = settings_from(args)
 
     async def run(db: Database) -> str:
         found = [r for r in await rh.list_all(db) if r.id == replica_id]
         if not found:
             return "missing"
-        if found[0].healthy(utcnow()) and not args.force:
+        if found[0].healthy(utcnow(), settings.heartbeat_seconds) and not args.force:
             return "live"
         await rh.remove(db, replica_id)
         return "removed"
 
-    outcome = with_database(settings_from(args), run)
+    outcome = with_database(settings, run)
     if outcome == "missing":
         print(f"no replica {replica_id!r}", file=sys.stderr)
         return 1

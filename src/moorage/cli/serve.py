@@ -132,11 +132,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
         host = socket.gethostname()
         heartbeat = replica_heartbeats.Heartbeat(
             db,
-            replica_heartbeats.replica_id_for(host, settings.data, "worker"),
+            replica_heartbeats.own_replica_id(settings, "worker"),
             kind="worker",
             host=host,
             address="",
             version=__version__,
+            interval=settings.heartbeat_seconds,
         )
         runner.start()
         heartbeat.start()

@@ -9,12 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import delete, select, update
 
 from moorage.background import BackgroundLoop
+from moorage.config import Settings
 from moorage.db.engine import Database, utcnow
 from moorage.db.tables import replicas
 
@@ -78,12 +80,23 @@ async def remove(db: Database, replica_id: str) -> bool:
     return bool(result.rowcount)
 
 
-def replica_id_for(host: str, data: Path, kind: str = "serve") -> str:
-    """Stable across restarts of the same data folder on the same host; a ``worker`` beside a
-    ``serve`` of the same folder gets its own (``…-worker``)."""
-    folder = hashlib.sha256(str(data.resolve()).encode()).hexdigest()[:8]
+def replica_id_for(host: str, data: Path, kind: str = "serve", listen: str = "") -> str:
+    """Stable across restarts of the same data folder and address on the same host; two
+    serves of one folder on two ports differ, and a ``worker`` beside them gets its own
+    (``…-worker``)."""
+    where = f"{data.resolve()}" + (f"|{listen}" if listen else "")
+    folder = hashlib.sha256(where.encode()).hexdigest()[:8]
     suffix = "" if kind == "serve" else f"-{kind[:8]}"
     return f"{host[:48]}-{folder}{suffix}"
+
+
+def own_replica_id(settings: Settings, kind: str = "serve") -> str:
+    """This process's ID: the configured ``replica_id`` (a worker's with ``-worker``), else
+    derived from the host, the data folder and (for serve) the listen address."""
+    if settings.replica_id:
+        return settings.replica_id if kind == "serve" else f"{settings.replica_id}-{kind[:8]}"
+    listen = settings.listen if kind == "serve" else ""
+    return replica_id_for(socket.gethostname(), settings.data, kind, listen)
 
 
 class Heartbeat:

@@ -94,11 +94,12 @@ def create_app(settings: Settings) -> AccessLog:
             started.push_async_callback(dispatcher.stop)
             heartbeat = replica_heartbeats.Heartbeat(
                 db,
-                replica_heartbeats.replica_id_for(socket.gethostname(), settings.data),
+                replica_heartbeats.own_replica_id(settings),
                 kind="serve",
                 host=socket.gethostname(),
                 address=settings.listen,
                 version=__version__,
+                interval=settings.heartbeat_seconds,
             )
             heartbeat.start()
             started.push_async_callback(heartbeat.stop)

@@ -119,7 +119,10 @@ async def get_cluster_status(services: AppServices, principal: Admin) -> Cluster
                 continue  # this replica, answered above
             seen.setdefault(other.id, rfc3339(other.last_seen))
             health.setdefault(
-                other.id, "OK" if other.healthy(now) else "down: no heartbeat since last seen"
+                other.id,
+                "OK"
+                if other.healthy(now, services.settings.heartbeat_seconds)
+                else "down: no heartbeat since last seen",
             )
     return ClusterStatus(
         rethink_system_tables={"database": database, "storage": store},

@@ -42,7 +42,7 @@ class ReplicaFacts(BaseModel):
         ports = ReplicaSettings(
             http_port=0 if tls else config.port, https_port=config.port if tls else 0, node=node
         )
-        replica_id = replica_heartbeats.replica_id_for(node, config.data)
+        replica_id = replica_heartbeats.own_replica_id(config)
         return cls(
             replica_id=replica_id,
             replica_settings={replica_id: ports},
