@@ -209,6 +209,12 @@ class ConfigError(MoorageError):
     code, status, default_message = "CONFIG_INVALID", 500, "invalid configuration"
 
 
+class DatabaseUnavailable(MoorageError):
+    """The database cannot be reached (down, restarting, failing over): retry shortly."""
+
+    code, status, default_message = "UNAVAILABLE", 503, "the database is unavailable; retry shortly"
+
+
 class StorageError(MoorageError):
     code, status, default_message = "STORAGE_ERROR", 500, "storage error"
 

@@ -39,9 +39,24 @@ class PostgresServer:
             conn.execute(f'CREATE DATABASE "{name}"{copy} OWNER registry')
         return f"postgresql://registry:registry@{self.host}:{self.port}/{name}"
 
-    def stop(self) -> None:
-        if self.pid is None:
-            return
+    def restart(self, down_for: float = 0.0) -> None:
+        """Stop the server (fast shutdown: clients are cut off), wait ``down_for`` seconds, and
+        start it again on the same data and port (a database host's reboot)."""
+        assert self.pid is not None and self.state_dir is not None, "not a server we started"
+        self.halt()
+        time.sleep(down_for)
+        data = self.state_dir / "pg" / "data"
+        argv = [f"{PGBIN}/pg_ctl", "-D", str(data), "-l", str(data.parent / "postgres.log")]
+        if os.geteuid() == 0:
+            argv = ["runuser", "-u", "postgres", "--", *argv]
+        subprocess.run(
+            [*argv, "-w", "-t", "60", "start"], check=True, capture_output=True, timeout=90
+        )
+        self.pid = int((data / "postmaster.pid").read_text().splitlines()[0])
+
+    def halt(self) -> None:
+        """Fast shutdown (SIGINT), keeping the data; SIGKILL after 10 s."""
+        assert self.pid is not None
         try:
             os.kill(self.pid, signal.SIGINT)  # fast shutdown
         except ProcessLookupError:
@@ -50,10 +65,14 @@ class PostgresServer:
             try:
                 os.kill(self.pid, 0)
             except ProcessLookupError:
-                break
+                return
             time.sleep(0.1)
-        else:
-            os.kill(self.pid, signal.SIGKILL)
+        os.kill(self.pid, signal.SIGKILL)
+
+    def stop(self) -> None:
+        if self.pid is None:
+            return
+        self.halt()
         if self.state_dir is not None:
             shutil.rmtree(self.state_dir, ignore_errors=True)
 

@@ -21,7 +21,7 @@ import datetime as dt
 import os
 import zlib
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +29,12 @@ from sqlalchemy import Connection as SyncConnection
 from sqlalchemy import CursorResult, Engine, Executable, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RootTransaction, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.schema import Table
 
 from moorage.background import wait_out
-from moorage.errors import ConfigError
+from moorage.errors import ConfigError, DatabaseUnavailable
 
 
 def utcnow() -> dt.datetime:
@@ -183,17 +184,15 @@ class Database:
                 conn.execution_options(moorage_autocommit=True)
                 yield _InlineConnection(conn)
             return
-        assert self._async is not None
-        async with self._async.connect() as aconn, aconn.begin():
-            yield _AsyncConnection(aconn)
+        async with self._pg_transaction() as conn:
+            yield conn
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Connection]:
         self._check_open()
         if self._sync is None:
-            assert self._async is not None
-            async with self._async.begin() as aconn:
-                yield _AsyncConnection(aconn)
+            async with self._pg_transaction() as conn:
+                yield conn
             return
         async with self._write_lock:
             self._check_open()  # closed while this write waited for the lock
@@ -208,6 +207,26 @@ class Database:
                 # Holding the write lock, a WAL commit appends to the log (no fsync at
                 # synchronous=NORMAL): quick enough to run here.
                 transaction.commit()
+
+    @asynccontextmanager
+    async def _pg_transaction(self) -> AsyncIterator[Connection]:
+        """A PostgreSQL transaction (committed when the block ends without error). A server
+        that cannot be reached, or a connection cut under the transaction, is
+        ``DatabaseUnavailable`` (503): the pool reconnects on the next request
+        (``pool_pre_ping``)."""
+        assert self._async is not None
+        try:
+            async with AsyncExitStack() as stack:
+                try:
+                    aconn = await stack.enter_async_context(self._async.connect())
+                    await stack.enter_async_context(aconn.begin())
+                except (DBAPIError, OSError) as exc:
+                    raise DatabaseUnavailable() from exc
+                yield _AsyncConnection(aconn)
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise DatabaseUnavailable() from exc
+            raise
 
     def insert(self, table: Table) -> Any:
         """The dialect's INSERT, which has ``on_conflict_do_nothing/do_update``."""
