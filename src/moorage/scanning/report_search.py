@@ -29,7 +29,7 @@ from moorage.auth.levels import Principal
 from moorage.db import scan_result_tables as sr
 from moorage.db import tables as t
 from moorage.db.engine import Database
-from moorage.errors import InvalidInput
+from moorage.errors import InvalidInput, InvalidParameters
 from moorage.scanning.report_targets import ImageTarget
 
 MAX_TERM = 1024
@@ -190,14 +190,14 @@ def _untoken(raw: str) -> tuple[str, str, str]:
         padded = raw + "=" * (-len(raw) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
     except (ValueError, binascii.Error, UnicodeError) as exc:
-        raise InvalidInput(
+        raise InvalidParameters(
             "pageStart is the X-Next-Page-Start of the previous page",
             detail={"pageStart": raw[:40]},
         ) from exc
     if not (
         isinstance(values, list) and len(values) == 3 and all(isinstance(v, str) for v in values)
     ):
-        raise InvalidInput("pageStart is the X-Next-Page-Start of the previous page")
+        raise InvalidParameters("pageStart is the X-Next-Page-Start of the previous page")
     return values[0], values[1], values[2]
 
 

@@ -77,7 +77,20 @@ def test_limit_caps_results_not_the_count(api: httpx.Client, world: World) -> No
 def test_bad_queries_get_dtrs_envelope(
     api: httpx.Client, path: str, params: dict[str, object]
 ) -> None:
+    """DTR's 400 for a query it cannot parse: INVALID_PARAMETERS, in its envelope."""
     r = api.get(path, params=params)
     assert r.status_code == 400, r.text
     (error,) = r.json()["errors"]
-    assert error["code"] and error["message"]
+    assert error["code"] == "INVALID_PARAMETERS" and error["message"], r.text
+    assert error["detail"], r.text
+
+
+@PATHS
+def test_bad_credentials_are_dtrs_not_authenticated(
+    api: httpx.Client, world: World, path: str
+) -> None:
+    """Anonymous callers search the public repositories (what ``docker search`` does without
+    a login); wrong credentials are refused, as DTR's 401 NOT_AUTHENTICATED."""
+    r = api.get(path, params={"q": "public-repo"}, auth=(world.name("alice"), "wrong-password"))
+    assert r.status_code == 401, r.text
+    assert r.json()["errors"][0]["code"] == "NOT_AUTHENTICATED", r.text

@@ -168,3 +168,92 @@ def test_a_team_is_renamed_and_described_by_the_orgs_owners(
     r = api.get(f"{path}/builders", auth=world.admin)
     assert r.status_code == 200 and r.json()["description"] == "the builders"
     assert api.delete(f"{path}/builders", auth=world.admin).status_code == 204
+
+
+def _error(r: httpx.Response, status: int, code: str) -> None:
+    assert r.status_code == status, (r.request.method, r.request.url, r.status_code, r.text)
+    assert [e["code"] for e in r.json()["errors"]] == [code], r.text
+
+
+SYNC = {
+    "enableSync": True,
+    "selectGroupMembers": False,
+    "groupDN": "",
+    "groupMemberAttr": "",
+    "searchBaseDN": "ou=people,dc=example,dc=org",
+    "searchScopeSubtree": True,
+    "searchFilter": "(department=dev)",
+}
+
+
+async def test_a_teams_member_sync_config_is_enzis(inproc: InProcessApp) -> None:
+    """``GET|PUT …/teams/{team}/memberSyncConfig``: eNZi's ``responses.MemberSyncOpts`` both
+    ways, the PUT kept; admins, the org's admins and the team's admins only."""
+    owner = await new_user(inproc, "sync-owner")
+    member = await new_user(inproc, "sync-member")
+    async with inproc.client() as c:
+        _ok(await c.post(BASE, json={"name": "syncorg", "isOrg": True}), 201)
+        _ok(await c.put(f"{BASE}/syncorg/members/sync-owner", json={"isAdmin": True}))
+        team = _ok(await c.post(f"{BASE}/syncorg/teams", json={"name": "devs"}), 201)
+        _ok(await c.put(f"{BASE}/syncorg/teams/devs/members/sync-member", json={}))
+    url = f"{BASE}/syncorg/teams/devs/memberSyncConfig"
+    async with inproc.client(auth=owner) as c:
+        initial = _ok(await c.get(url))
+        assert_matches(initial, "enzi:responses.MemberSyncOpts")
+        assert initial["enableSync"] is False
+        put = _ok(await c.put(url, json=SYNC))
+        assert_matches(put, "enzi:responses.MemberSyncOpts")
+        # groupMemberAttr is ignored for a search (eNZi): the stored one stays
+        kept = {**SYNC, "groupMemberAttr": initial["groupMemberAttr"]}
+        assert put == kept
+        # by the team's ID too; what was set is what is read
+        assert _ok(await c.get(f"{BASE}/syncorg/teams/{team['id']}/memberSyncConfig")) == kept
+        _error(await c.get(f"{BASE}/syncorg/teams/nope/memberSyncConfig"), 404, "NO_SUCH_TEAM")
+        _error(await c.put(f"{BASE}/syncorg/teams/nope/memberSyncConfig", json=SYNC), 404,
+               "NO_SUCH_TEAM")  # fmt: skip
+        _error(await c.put(url, json={"enableSync": [1]}), 400, "INVALID_INPUT")
+        _error(await c.put(url, json={**SYNC, "searchBaseDN": ""}), 400, "INVALID_INPUT")
+    async with inproc.client(auth=member) as c:
+        _error(await c.get(url), 403, "NOT_AUTHORIZED")
+        _error(await c.put(url, json={**SYNC, "enableSync": False}), 403, "NOT_AUTHORIZED")
+    async with inproc.client(auth=None) as c:
+        _error(await c.get(url), 401, "NOT_AUTHENTICATED")
+        _error(await c.put(url, json=SYNC), 401, "NOT_AUTHENTICATED")
+    async with inproc.client() as c:
+        assert _ok(await c.get(url)) == kept  # the refused PUTs changed nothing
+
+
+async def test_change_password_is_enzis(inproc: InProcessApp) -> None:
+    """``POST …/{user}/changePassword`` (``forms.ChangePassword``): eNZi's
+    ``responses.Account``; one's own needs the current password, an administrator's change of
+    another's does not; nobody else may; the new password works and the old one not."""
+    user = await new_user(inproc, "pw-own")
+    other = await new_user(inproc, "pw-other")
+    path = f"{BASE}/pw-own/changePassword"
+    async with inproc.client(auth=user) as c:
+        got = _ok(
+            await c.post(path, json={"oldPassword": user[1], "newPassword": "fresh-pass-123"})
+        )
+        assert_matches(got, "enzi:responses.Account", leave_out=USER_LEAVES_OUT)
+        assert got["name"] == "pw-own" and got["isOrg"] is False
+    async with inproc.client(auth=("pw-own", "fresh-pass-123")) as c:
+        assert (await c.get(f"{BASE}/pw-own")).status_code == 200
+        r = await c.post(path, json={"oldPassword": "not-it", "newPassword": "other-pass-456"})
+        assert r.status_code in {400, 401, 403} and r.json()["errors"][0]["code"], r.text
+        _error(await c.post(path, json={"oldPassword": "fresh-pass-123"}), 400, "INVALID_JSON")
+    async with inproc.client(auth=user) as c:  # the old password is gone
+        assert (await c.get(f"{BASE}/pw-own")).status_code == 401
+    async with inproc.client(auth=other) as c:
+        r = await c.post(path, json={"oldPassword": "x", "newPassword": "taken-over-789"})
+        _error(r, 403, "NOT_AUTHORIZED")
+    async with inproc.client(auth=None) as c:
+        _error(await c.post(path, json={"newPassword": "anon-pass-789"}), 401, "NOT_AUTHENTICATED")
+    async with inproc.client() as admin:
+        _ok(await admin.post(path, json={"newPassword": "reset-by-admin-1"}))
+        _error(
+            await admin.post(f"{BASE}/nobody-here/changePassword", json={"newPassword": "x" * 12}),
+            404,
+            "NO_SUCH_ACCOUNT",
+        )
+    async with inproc.client(auth=("pw-own", "reset-by-admin-1")) as c:
+        assert (await c.get(f"{BASE}/pw-own")).status_code == 200

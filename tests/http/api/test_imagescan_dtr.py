@@ -332,6 +332,9 @@ async def test_scanning_disabled_refuses_scans_as_dtr_and_keeps_results(
         assert s["critical"] == 1
         (tag,) = _ok(await c.get(f"{TAGS}/alice/app/tags/v1"))
         assert tag["components"]
+        # so do the searches and the scanner's status (DTR: 400 SCANNING_NOT_ENABLED)
+        assert _ok(await c.get(f"{BASE}/scansummary/component/libssl3"))
+        assert_matches(_ok(await c.get(f"{BASE}/status")), "responses.NautilusStatus")
     async with quiet.client(auth=w.bob) as bob:
         # access is decided first: bob learns nothing of alice's repository
         error_of(await bob.post(f"{BASE}/scan/alice/app/v1/linux/amd64"), 404, "NO_SUCH_REPOSITORY")
@@ -341,3 +344,59 @@ async def test_scanning_disabled_refuses_scans_as_dtr_and_keeps_results(
             "NOT_AUTHORIZED",
         )
     assert await _jobs(quiet, "scan") == [] and await _jobs(quiet, "scanall") == []
+
+
+async def test_bad_parameters_are_dtrs_invalid_parameters(inproc: InProcessApp) -> None:
+    """DTR's 400s: a query or path parameter it cannot parse is INVALID_PARAMETERS, a body
+    that is not the form INVALID_JSON, a layer override's bad value INVALID_SETTINGS; DTR's
+    own flags (``scanstatus``, ``detailed``) are taken."""
+    w = await build(inproc)
+    layer = w.app.layers[0]
+    async with inproc.client(auth=w.alice) as c:
+        for path in (
+            f"scansummary/cve/{OPENSSL_CVE.vuln_id}",
+            "scansummary/component/libssl3",
+            f"scansummary/layer/{layer}",
+            "scansummary/license/OpenSSL",
+        ):
+            for bad in ({"pageSize": "0"}, {"pageSize": "ten"}, {"count": "maybe"}):
+                error_of(await c.get(f"{BASE}/{path}", params=bad), 400, "INVALID_PARAMETERS")
+            error_of(
+                await c.get(f"{BASE}/{path}", params={"pageStart": "!!"}),
+                400,
+                "INVALID_PARAMETERS",
+            )
+            assert _ok(await c.get(f"{BASE}/{path}", params={"scanstatus": "false"})), path
+        export = f"{BASE}/scansummary/repositories/alice/app/v1/export"
+        error_of(await c.get(export, params={"format": "xml"}), 400, "INVALID_PARAMETERS")
+        thin = f"{BASE}/scansummary/tags"
+        error_of(
+            await c.post(thin, json={"images": [{"name": "alice/app"}]}), 400, "INVALID_PARAMETERS"
+        )
+        error_of(await c.post(thin, json={"images": "alice/app:v1"}), 400, "INVALID_JSON")
+        (flat,) = _ok(await c.get(f"{BASE}/repositories/alice/app/v1", params={"detailed": "0"}))
+        assert_matches(flat, "responses.OldScanSummary", leave_out={"layer_details"})
+        assert "layer_details" not in flat and flat["critical"] == 1  # the counts, not the layers
+    body = {"component": "libssl3", "componentVersion": "", "cve": OPENSSL_CVE.vuln_id}
+    async with inproc.client() as admin:
+        error_of(
+            await admin.put(f"{BASE}/scan/update", params={"online": "maybe"}),
+            400,
+            "INVALID_PARAMETERS",
+        )
+        override = f"{BASE}/layeroverride/{layer}"
+        error_of(await admin.post(override, json={**body, "cve": " "}), 400, "INVALID_SETTINGS")
+        error_of(await admin.post(override, json={"notes": "x"}), 400, "INVALID_JSON")
+        error_of(
+            await admin.post(override, content=b"{", headers={"Content-Type": "application/json"}),
+            400,
+            "INVALID_JSON",
+        )
+        assert _ok(await admin.get(f"{BASE}/layeroverride")) == []  # nothing was stored
+    async with inproc.client(auth=None) as anonymous:
+        error_of(await anonymous.post(override, json=body), 401, "NOT_AUTHENTICATED")
+        error_of(
+            await anonymous.delete(f"{BASE}/layeroverride/{OPENSSL_CVE.vuln_id}"),
+            401,
+            "NOT_AUTHENTICATED",
+        )

@@ -214,7 +214,7 @@ def test_dtr_paging_and_moorages(world: World, api: httpx.Client) -> None:
             "INVALID_INPUT",
         )
         for bad in ({"start": -1}, {"limit": 0}, {"limit": "ten"}):
-            refused(world.api("GET", "/api/v0/jobs", params=bad), 400, "INVALID_JSON")
+            refused(world.api("GET", "/api/v0/jobs", params=bad), 400, "INVALID_PARAMETERS")
         refused(world.api("GET", "/api/v0/jobs", params={"running": "maybe"}), 400, "INVALID_INPUT")
         running = filtered(world, running="true", worker="any")
         assert all(j["status"] == "running" for j in running)
@@ -291,7 +291,7 @@ def test_cancel_delete_and_logs(world: World, api: httpx.Client) -> None:
     refused(
         world.api("GET", f"/api/v0/jobs/{slow['id']}/logs", params={"offset": -1}),
         400,
-        "INVALID_JSON",
+        "INVALID_PARAMETERS",
     )
 
 

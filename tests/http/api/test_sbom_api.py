@@ -121,7 +121,9 @@ async def test_who_may_export_and_what_is_refused(inproc: InProcessApp) -> None:
         assert refused["detail"] == {"digest": w.unscanned, "status": "not scanned"}
         error_of(await c.get(f"{SBOM}/alice/app/nope"), 404, "NO_SUCH_TAG")
         error_of(
-            await c.get(f"{SBOM}/alice/app/1.0", params={"format": "xml"}), 400, "INVALID_JSON"
+            await c.get(f"{SBOM}/alice/app/1.0", params={"format": "xml"}),
+            400,
+            "INVALID_PARAMETERS",
         )
     async with inproc.client() as admin:  # public: anyone may pull, hence export
         await content.ok(

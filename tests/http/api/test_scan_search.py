@@ -142,8 +142,8 @@ async def test_search_pages_and_counts(inproc: InProcessApp) -> None:
         + [("admin/many", "t9", digests[0]), ("admin/many", "", loose)]
     )
     assert seen == expected
-    error_of(bad, 400, "INVALID_INPUT")
-    error_of(too_big, 400, "INVALID_JSON")
+    error_of(bad, 400, "INVALID_PARAMETERS")
+    error_of(too_big, 400, "INVALID_PARAMETERS")
 
 
 async def test_an_index_platform_is_found_under_the_index_tag(inproc: InProcessApp) -> None:

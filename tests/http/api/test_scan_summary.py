@@ -192,7 +192,7 @@ async def test_the_list_form_leaves_out_what_the_caller_may_not_see(inproc: InPr
         "alice/app:v1": {"critical": 1, "major": 1, "minor": 1, "status": "scanned"},
         w.public.digest: {"critical": 1, "major": 0, "minor": 0, "status": "scanned"},
     }
-    error_of(bad, 400, "INVALID_INPUT")
+    error_of(bad, 400, "INVALID_PARAMETERS")
     error_of(too_many, 400, "INVALID_JSON")
     async with inproc.client(auth=None) as anonymous:
         error_of(
@@ -237,7 +237,7 @@ async def test_export_as_csv_and_json(inproc: InProcessApp) -> None:
     assert as_json.headers["content-type"] == "application/json"
     assert as_json.json() == by_param.json()
     assert [row["component"] for row in as_json.json()] == [row["component"] for row in table]
-    error_of(bad, 400, "INVALID_INPUT")
+    error_of(bad, 400, "INVALID_PARAMETERS")
     (cell,) = list(csv.DictReader(io.StringIO(injected.text)))
     assert cell["component"] == '\'=HYPERLINK("http://x")'
 

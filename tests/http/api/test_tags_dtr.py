@@ -278,3 +278,47 @@ def test_a_digest_answers_for_every_tag_naming_it(api: httpx.Client, world: Worl
     assert r.status_code == 200, r.text
     (alone,) = r.json()
     assert alone["name"] == pushed.digest and alone["vuln_summary"]["tag"] == ""
+
+
+def _code(r: httpx.Response, status: int) -> str:
+    assert r.status_code == status, (r.request.method, r.request.url, r.status_code, r.text)
+    (error,) = r.json()["errors"]
+    assert error["message"], r.text
+    code: str = error["code"]
+    return code
+
+
+def test_dtrs_errors_for_tags_and_manifests(api: httpx.Client, world: World) -> None:
+    """DTR's codes, in its envelope: a missing namespace or repository NO_SUCH_REPOSITORY
+    (also for one the caller may not see), a missing tag NO_SUCH_TAG (delete) or NO_SUCH_REF
+    (read), too low a level NOT_AUTHORIZED, a query it cannot parse INVALID_PARAMETERS."""
+    repo = f"{world.org}/private-repo"
+    dave, bob, carol = world.creds("dave"), world.creds("bob"), world.creds("carol")
+    pushed = push_image(api, repo, "kept", dave)
+    base = f"/api/v0/repositories/{repo}"
+    for missing in (f"{world.org}/no-such-repo", f"no-such-ns-{world.suffix}/app"):
+        other = f"/api/v0/repositories/{missing}"
+        for method, path in (
+            ("GET", "tags"),
+            ("GET", "tags/kept"),
+            ("DELETE", "tags/kept"),
+            ("GET", "manifests"),
+            ("DELETE", f"manifests/{pushed.digest}"),
+        ):
+            r = api.request(method, f"{other}/{path}", auth=world.admin)
+            assert _code(r, 404) == "NO_SUCH_REPOSITORY", (method, path)
+    for method, path in (("GET", "tags"), ("GET", "tags/kept"), ("GET", "manifests")):
+        assert _code(api.request(method, f"{base}/{path}", auth=bob), 404) == "NO_SUCH_REPOSITORY"
+    assert _code(api.delete(f"{base}/tags/kept", auth=bob), 404) == "NO_SUCH_REPOSITORY"
+    assert _code(api.delete(f"{base}/tags/kept", auth=carol), 403) == "NOT_AUTHORIZED"
+    assert _code(api.get(f"{base}/tags/nope", auth=dave), 404) == "NO_SUCH_REF"
+    assert _code(api.delete(f"{base}/tags/nope", auth=dave), 404) == "NO_SUCH_TAG"
+    for path in ("tags", "manifests"):
+        for bad in ({"pageSize": "0"}, {"pageSize": "many"}, {"count": "maybe"}):
+            r = api.get(f"{base}/{path}", params=bad, auth=dave)
+            assert _code(r, 400) == "INVALID_PARAMETERS", (path, bad)
+    r = api.get(f"{base}/tags", params={"includeManifests": "maybe"}, auth=dave)
+    assert _code(r, 400) == "INVALID_PARAMETERS"
+    # what was refused changed nothing
+    tags = api.get(f"{base}/tags", params={"pageSize": 100}, auth=dave).json()
+    assert "kept" in [t["name"] for t in tags]

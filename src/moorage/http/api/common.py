@@ -47,8 +47,28 @@ async def validation_error_handler(request: Request, exc: Exception) -> Response
         {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))}
         for e in exc.errors()
     ]
-    body = {"errors": [{"code": "INVALID_JSON", "message": "invalid request", "detail": problems}]}
+    body = {
+        "errors": [
+            {"code": _validation_code(exc), "message": "invalid request", "detail": problems}
+        ]
+    }
     return Response(json.dumps(body).encode(), status_code=400, media_type="application/json")
+
+
+# Where a refused value came from (FastAPI's ``loc[0]``): DTR answers INVALID_PARAMETERS
+# ("Unable to parse query parameters") for the request line and its headers, INVALID_JSON
+# ("Unable to parse JSON") for the body (a multipart form's fields included).
+_PARAMETER_SOURCES = frozenset({"query", "path", "header", "cookie"})
+
+
+def _validation_code(exc: RequestValidationError) -> str:
+    """INVALID_PARAMETERS when a query, path or header parameter is refused (DTR checks those
+    before it reads the body), INVALID_JSON when only the body is."""
+    for error in exc.errors():
+        loc = error.get("loc", ())
+        if loc and loc[0] in _PARAMETER_SOURCES:
+            return "INVALID_PARAMETERS"
+    return "INVALID_JSON"
 
 
 async def unexpected_error_handler(request: Request, exc: Exception) -> Response:

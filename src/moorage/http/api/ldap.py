@@ -115,7 +115,16 @@ async def set_admin_sync(
 ) -> MemberSyncOpts:
     org = await em.resolve_org(db, orgNameOrID)
     await require_org_admin(db, principal, org.name)
-    return MemberSyncOpts.of(await orgadmins.set_admin_sync(db, org.name, changes))
+    return MemberSyncOpts.of(await orgadmins.set_admin_sync(db, org.name, _unignored(changes)))
+
+
+def _unignored(changes: dict[str, Any]) -> dict[str, Any]:
+    """eNZi's ``forms.MemberSyncOpts`` ignores ``groupMemberAttr`` unless
+    ``selectGroupMembers`` is true: an empty one sent with a search sync (as eNZi's own UI
+    sends it) keeps the stored attribute instead of failing its name check."""
+    if changes.get("selectGroupMembers") is False and changes.get("groupMemberAttr") == "":
+        return {key: value for key, value in changes.items() if key != "groupMemberAttr"}
+    return changes
 
 
 async def _managed_team(
@@ -155,7 +164,9 @@ async def set_member_sync(
     changes: Annotated[dict[str, Any], Body()],
 ) -> MemberSyncOpts:
     org, team = await _managed_team(db, principal, orgNameOrID, teamNameOrID)
-    return MemberSyncOpts.of(await teams.set_member_sync(db, org.name, team.name, changes))
+    return MemberSyncOpts.of(
+        await teams.set_member_sync(db, org.name, team.name, _unignored(changes))
+    )
 
 
 class GroupLinkForm(BaseModel):

@@ -1,6 +1,7 @@
 """DTR's layer overrides under ``/api/v0/imagescan/layeroverride`` (system administrators only):
 list them (``?layer=`` for one layer), set one on a layer (``{"component", "componentVersion",
-"cve", "notes"}``; 404 ``NO_SUCH_LAYER`` when no scanned image holds the layer) and delete one
+"cve", "notes"}``; 404 ``NO_SUCH_LAYER`` when no scanned image holds the layer, 400
+``INVALID_SETTINGS`` for a value it refuses, as DTR) and delete one
 by its id (or every override of a vulnerability ID; 404 ``NO_SUCH_LAYER``, DTR's code, when
 nothing matches). Each change applies to the stored results at once
 (``moorage.scanning.layer_overrides``)."""
@@ -12,6 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from moorage.errors import InvalidInput, InvalidSettings
 from moorage.http.api.common import Admin, Db
 from moorage.http.api.models.scanning import LayerVulnOverride
 from moorage.scanning import layer_overrides
@@ -44,15 +46,20 @@ async def list_overrides(
 async def set_override(
     layerid: str, option: VulnOverrideOption, db: Db, principal: Admin
 ) -> LayerVulnOverride:
-    override = await layer_overrides.create(
-        db,
-        layer_digest=layerid,
-        component=option.component,
-        component_version=option.component_version,
-        vuln_id=option.cve,
-        notes=option.notes,
-        actor=principal.name or "",
-    )
+    """DTR answers 200 without a body; Moorage sends the override it stored. A value DTR's
+    Swagger would refuse is its 400 ``INVALID_SETTINGS``."""
+    try:
+        override = await layer_overrides.create(
+            db,
+            layer_digest=layerid,
+            component=option.component,
+            component_version=option.component_version,
+            vuln_id=option.cve,
+            notes=option.notes,
+            actor=principal.name or "",
+        )
+    except InvalidInput as exc:
+        raise InvalidSettings(exc.message, detail=exc.detail) from exc
     return LayerVulnOverride.of(override)
 
 

@@ -38,6 +38,7 @@ from moorage.db.engine import Database
 from moorage.errors import (
     Denied,
     InvalidInput,
+    InvalidParameters,
     NoSuchRef,
     NoSuchTag,
     NotFound,
@@ -167,7 +168,7 @@ async def scan_summaries(
         repository, tag = _split(image.name.strip())
         reference = image.digest.strip() or tag
         if not repository or not reference:
-            raise InvalidInput(
+            raise InvalidParameters(
                 "each image is {name: ns/repo:tag} or {name: ns/repo, digest}",
                 detail={"name": image.name[:200]},
             )
@@ -290,7 +291,7 @@ def _cell(value: str) -> str:
 def _wants_json(request: Request, format: str | None) -> bool:
     if format is not None:
         if format.lower() not in ("csv", "json"):
-            raise InvalidInput("format is csv or json", detail={"format": format[:20]})
+            raise InvalidParameters("format is csv or json", detail={"format": format[:20]})
         return format.lower() == "json"
     accept = request.headers.get("accept", "").lower()
     return "application/json" in accept and "text/csv" not in accept
