@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_serializer, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from moorage.errors import ConfigError
@@ -64,6 +64,19 @@ class Settings(BaseSettings):
     # ``uploadpurge`` cron (moorage.registry.upload_limits).
     upload_limit_per_account: int = Field(default=1000, ge=0)
     migrate_on_start: bool = True
+    # Where blobs live (moorage.storage.urls, docs/storage.md): file:///path, s3://, azblob://,
+    # gs://, swift://; default: the filesystem under <data>/storage. Credentials never go in the
+    # URL: the store's usual environment variables, or these two settings.
+    storage: str | None = Field(default=None, description="storage URL (docs/storage.md)")
+    storage_access_key: SecretStr | None = None
+    storage_secret_key: SecretStr | None = None
+
+    @field_serializer("storage_access_key", "storage_secret_key", when_used="json")
+    def _storage_secret_json(self, value: SecretStr | None) -> str | None:
+        """``moorage serve`` hands its settings to the workers as JSON: the storage keys are
+        needed there (the other secrets are used before), so JSON keeps them; reprs mask them."""
+        return None if value is None else value.get_secret_value()
+
     # Identity and the Docker token service.
     admin_name: str = "admin"
     admin_password: SecretStr | None = Field(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 
 from moorage.db import (
     job_tables,  # noqa: F401  (declares its tables on the one MetaData)
@@ -39,3 +39,37 @@ def test_migrations_match_tables(database_url: str) -> None:
     finally:
         engine.dispose()
     assert diff == []
+
+
+def test_licences_of_components_already_stored_are_indexed(database_url: str) -> None:
+    """0028 fills ``image_scan_component_licenses`` from the components scanned before it."""
+    upgrade(database_url, "0027")
+    engine = create_engine(sync_url(database_url))
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO image_scans (manifest_digest, status, queued_at) "
+                    "VALUES ('sha256:aa', 'done', CURRENT_TIMESTAMP)"
+                )
+            )
+            for pk, licences in ((1, '["MIT", "Apache-2.0", " mit "]'), (2, "[]"), (3, "nope")):
+                conn.execute(
+                    text(
+                        "INSERT INTO image_scan_components (pk, manifest_digest, layer_index, "
+                        "layer_digest, type, name, version, path, licenses) VALUES (:pk, "
+                        "'sha256:aa', 0, 'sha256:l', 'deb', :name, '1', '/', :lic)"
+                    ),
+                    {"pk": pk, "name": f"c{pk}", "lic": licences},
+                )
+        upgrade(database_url)
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT component_pk, manifest_digest, license "
+                    "FROM image_scan_component_licenses ORDER BY license"
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    assert [tuple(r) for r in rows] == [(1, "sha256:aa", "apache-2.0"), (1, "sha256:aa", "mit")]

@@ -213,7 +213,17 @@ async def seed_scan(
                     licenses=json.dumps(list(c.licenses)),
                 )
             )
-            seeded.components.setdefault(c.name, int(result.inserted_primary_key[0]))
+            component_pk = int(result.inserted_primary_key[0])
+            seeded.components.setdefault(c.name, component_pk)
+            licences = sorted({st.license_key(x) for x in c.licenses if x.strip()})
+            if licences:  # as engine_results.insert_components writes them
+                await conn.execute(
+                    st.image_scan_component_licenses.insert(),
+                    [
+                        {"component_pk": component_pk, "manifest_digest": digest, "license": x}
+                        for x in licences
+                    ],
+                )
         for f in findings:
             ids = [f.vuln_id, *f.aliases]
             result = await conn.execute(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -427,6 +428,21 @@ class DriverSuite:
         if local is None:
             pytest.skip(f"{driver.name} has no local paths")
         assert Path(local).read_bytes() == data
+
+    async def test_last_modified(self, driver: StorageDriver) -> None:
+        """GC ages upload folders without a row by it: the newest change under a prefix."""
+        assert await driver.last_modified("lm/none") is None
+        before = time.time()
+        await driver.put_bytes("lm/u1/data", b"x")
+        w = await driver.open_append("lm/u2/data", 0)
+        await w.write(b"y")
+        await w.close()
+        for prefix in ("lm/u1", "lm/u1/data", "lm/u2", "lm/u2/data", "lm"):
+            when = await driver.last_modified(prefix)
+            assert when is not None, prefix
+            assert before - 5 <= when <= time.time() + 5, (prefix, when, before)
+        await driver.delete("lm/u1")
+        assert await driver.last_modified("lm/u1") is None
 
     async def test_redirect_url_is_none_or_url(self, driver: StorageDriver) -> None:
         await driver.put_bytes("rd/blob/data", b"x")

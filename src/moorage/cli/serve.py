@@ -39,6 +39,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     problem = address_in_use(settings.host, settings.port)
     if problem is not None:
         raise ConfigError(problem)
+    # A bad storage URL or missing credentials: one clear message here, not in every worker.
+    from moorage.storage.configured import make_storage
+
+    make_storage(settings)
     ready_data_folder(settings)
     if settings.migrate_on_start:
         upgrade(settings.database_url)

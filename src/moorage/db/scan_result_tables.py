@@ -33,6 +33,7 @@ MAX_DIGEST = 200
 MAX_NAME = 1024
 MAX_VERSION = 255
 MAX_ID = 255
+MAX_LICENSE = 255  # a longer licence expression is kept (and searched) by its first 255 characters
 
 # One layer's inventory (``scanning.inventory.layers.LayerInventory`` as zlib-compressed JSON),
 # valid for the analysers' combined version that produced it.
@@ -101,6 +102,35 @@ image_scan_components = Table(
     Index("ix_image_scan_components_match", "match_name", "ecosystem"),
     Index("ix_image_scan_components_name", "name"),
     Index("ix_image_scan_components_layer", "layer_digest"),
+)
+
+
+# Each licence a component declares (lower-case: SPDX IDs compare case-insensitively), so
+# "images by licence" is an index scan rather than a LIKE over every component's JSON list.
+def license_key(name: str) -> str:
+    """How a licence is stored in ``image_scan_component_licenses`` and searched: trimmed,
+    lower-case, at most ``MAX_LICENSE`` characters."""
+    return name.strip().lower()[:MAX_LICENSE]
+
+
+image_scan_component_licenses = Table(
+    "image_scan_component_licenses",
+    metadata,
+    Column(
+        "component_pk",
+        Integer,
+        ForeignKey("image_scan_components.pk", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column(
+        "manifest_digest",
+        String(MAX_DIGEST),
+        ForeignKey("image_scans.manifest_digest", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("license", String(MAX_LICENSE), nullable=False),
+    Index("ix_image_scan_component_licenses_license", "license", "manifest_digest"),
+    Index("ix_image_scan_component_licenses_component", "component_pk"),
 )
 
 # One vulnerability affecting one component (aliases merged: ``vuln_id`` is the primary ID,

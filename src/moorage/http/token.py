@@ -25,6 +25,7 @@ from moorage.errors import InvalidInput, MoorageError, Unauthorized
 from moorage.http.authn import client_source
 from moorage.http.headers import error_headers
 from moorage.http.services import Services, services
+from moorage.trust import gun
 
 log = logging.getLogger("moorage.token")
 MAX_SCOPES = 32
@@ -76,6 +77,12 @@ async def _token_response(
 ) -> Response:
     app_services = services(request)
     settings = app_services.settings
+    # A Notary GUN (``<this registry's host>/<repo>``, as the notary CLI and docker trust ask)
+    # is granted as the repository it names: the scope the /v2/<gun>/_trust routes check.
+    hosts = gun.own_hosts(request.url.netloc, settings.public_url)
+    scopes = [
+        (k, gun.scope_repository(n, hosts) if k == "repository" else n, a) for k, n, a in scopes
+    ]
     granted = await _grant(app_services, principal, scopes)
     token, issued = app_services.signer.mint(
         principal.name or "",

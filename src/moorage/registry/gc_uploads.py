@@ -1,11 +1,11 @@
 """GC's last phase: upload rows nobody wrote to for ``upload_max_age`` (and no writer holds),
-with their folders (the daily purge's own rule, ``upload_limits.purge``), and upload folders
-without a row older than that."""
+with their folders (the daily purge's own rule, ``upload_limits.purge``, by the rows'
+``updated_at``), and upload folders without a row whose newest object is older than that (on
+every driver: ``StorageDriver.last_modified``)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Awaitable, Callable
 
 from sqlalchemy import select
@@ -36,8 +36,8 @@ async def collect_uploads(
     if purged.stopped:
         report.stopped = True
         return
-    # Folders without a row: monolithic uploads in flight have none, so only old ones go (the
-    # age comes from the file system; drivers without local paths keep them).
+    # Folders without a row: monolithic uploads in flight have none, so only old ones go; the
+    # age is the newest object's (file mtime, or the object store's last-modified).
     folders = sorted({key.split("/")[1] for key in await ctx.storage.list("uploads") if "/" in key})
     limit = (utcnow() - max_age).timestamp()
     for upload_id in folders:
@@ -46,21 +46,8 @@ async def collect_uploads(
             return
         if upload_id in known:
             continue
-        path = ctx.storage.local_path(upload_prefix(upload_id))
-        if path is None:
-            continue
-        try:
-            newest = max(
-                (
-                    os.stat(os.path.join(d, f)).st_mtime
-                    for d, _, files in os.walk(path)
-                    for f in files
-                ),
-                default=os.stat(path).st_mtime,
-            )
-        except FileNotFoundError:
-            continue
-        if newest >= limit:
+        newest = await ctx.storage.last_modified(upload_prefix(upload_id))
+        if newest is None or newest >= limit:
             continue
         report.uploads_deleted += 1
         report.upload_bytes_freed += await upload_size(ctx, upload_id)

@@ -11,6 +11,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from moorage.db import request_memo
 from moorage.db import tables as t
 from moorage.db.engine import Connection, Database, utcnow
+from moorage.db.trust_tables import trust_keys, trust_metadata
 from moorage.errors import InvalidInput, NameUnknown, NoSuchRepository, RepositoryExists
 from moorage.events import store as events
 from moorage.oci.names import validate_name
@@ -309,6 +310,9 @@ async def remove(db: Database, name: str, actor: str | None = None) -> None:
         # Its webhooks go with it (those bound by id cascade; one made before the repository
         # existed is bound by name), so a repository made again under the name starts bare.
         await conn.execute(delete(t.webhooks).where(t.webhooks.c.key == name))
+        # Its Docker Content Trust data (every GUN naming it) and the server's keys for it.
+        await conn.execute(delete(trust_metadata).where(trust_metadata.c.repository == name))
+        await conn.execute(delete(trust_keys).where(trust_keys.c.repository == name))
         await conn.execute(delete(t.repositories).where(t.repositories.c.id == repo.id))
         # The history stays (administrators see it) but no longer points at an id that a new
         # repository could reuse.

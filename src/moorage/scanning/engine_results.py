@@ -30,12 +30,13 @@ from moorage.scanning import layer_overrides, vex
 from moorage.scanning.engine_match import FindingRow
 from moorage.scanning.reports import override_of
 
-S, C, F, IDS, OV = (
+S, C, F, IDS, OV, LIC = (
     sr.image_scans,
     sr.image_scan_components,
     sr.image_scan_findings,
     sr.image_scan_finding_ids,
     sr.scan_overrides,
+    sr.image_scan_component_licenses,
 )
 NO_DATABASE = "no vulnerability database has been imported yet"
 DTR_FAILED, DTR_COMPLETED = 0, 6  # DTR's last_scan_status
@@ -140,6 +141,7 @@ async def clear(conn: Connection, digests: Sequence[str]) -> None:
         doomed = select(F.c.pk).where(F.c.manifest_digest.in_(part))
         await conn.execute(delete(IDS).where(IDS.c.finding_pk.in_(doomed)))
         await conn.execute(delete(F).where(F.c.manifest_digest.in_(part)))
+        await conn.execute(delete(LIC).where(LIC.c.manifest_digest.in_(part)))
         await conn.execute(delete(C).where(C.c.manifest_digest.in_(part)))
 
 
@@ -153,7 +155,15 @@ async def insert_components(
         insert(C).returning(C.c.pk, sort_by_parameter_order=True),
         [c.values(digest) for c in components],
     )
-    return [int(r.pk) for r in result]
+    pks = [int(r.pk) for r in result]
+    licences = [
+        {"component_pk": pk, "manifest_digest": digest, "license": name}
+        for pk, c in zip(pks, components, strict=True)
+        for name in sorted({sr.license_key(x) for x in c.licenses if x.strip()})
+    ]
+    if licences:
+        await conn.execute(insert(LIC), licences)
+    return pks
 
 
 async def insert_findings(

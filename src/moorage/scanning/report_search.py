@@ -91,11 +91,9 @@ def matched_digests(query: Query) -> Select[Any]:
             condition = and_(condition, c.c.version == query.version.strip())
         return select(c.c.manifest_digest).where(condition)
     if query.by is By.LICENSE:
-        # Licences are a JSON list of strings: the quoted name, case-insensitive (SPDX IDs are).
-        pattern = f"%{_like(json.dumps(query.term.strip()).lower())}%"
-        return select(c.c.manifest_digest).where(
-            func.lower(c.c.licenses).like(pattern, escape="\\")
-        )
+        # One row per licence a component declares, lower-case (SPDX IDs compare so): an index.
+        lic = sr.image_scan_component_licenses
+        return select(lic.c.manifest_digest).where(lic.c.license == sr.license_key(query.term))
     refs, m = t.manifest_references, t.manifests
     return (
         select(m.c.digest)

@@ -75,6 +75,11 @@ class StorageDriver(abc.ABC):
         """A filesystem path the web server may send with sendfile, when the driver has one."""
         return None
 
+    async def last_modified(self, prefix: str) -> float | None:
+        """When an object at or under ``prefix`` last changed (Unix seconds, the newest),
+        or None when there is none. GC ages uploads that have no row by it."""
+        return None
+
     async def redirect_url(self, key: str) -> str | None:
         """A URL clients may fetch the object from directly (presigned), when supported."""
         return None

@@ -56,6 +56,18 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _newest_mtime(base: Path) -> float | None:
+    try:
+        if base.is_file():
+            return base.stat().st_mtime
+        times = [
+            os.stat(os.path.join(d, f)).st_mtime for d, _, files in os.walk(base) for f in files
+        ]
+        return max(times, default=base.stat().st_mtime if base.is_dir() else None)
+    except FileNotFoundError:
+        return None
+
+
 _INLINE_WRITE = 256 * 1024  # larger writes go to a worker thread (os.write releases the GIL)
 
 
@@ -217,6 +229,10 @@ class FilesystemDriver(StorageDriver):
                     continue
                 out.append(os.path.relpath(os.path.join(dirpath, name), self.root))
         return sorted(out)
+
+    async def last_modified(self, prefix: str) -> float | None:
+        base = self._path(prefix)
+        return await asyncio.to_thread(_newest_mtime, base)
 
     def local_path(self, key: str) -> str | None:
         return str(self._path(key))

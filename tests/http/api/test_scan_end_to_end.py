@@ -48,6 +48,8 @@ Version: 2024a-0+deb12u1
 Description: time zone and daylight-saving time data
 
 """
+SITE = "usr/lib/python3/dist-packages"
+SIX_METADATA = b"Metadata-Version: 2.1\nName: six\nVersion: 1.16.0\nLicense: MIT\n"
 RECORD = {
     "schema_version": "1.6.0",
     "id": "DEBIAN-CVE-2023-45853",
@@ -73,7 +75,11 @@ RECORD = {
 def _layer() -> bytes:
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w") as tar:
-        for name, data in (("etc/os-release", OS_RELEASE), ("var/lib/dpkg/status", STATUS)):
+        for name, data in (
+            ("etc/os-release", OS_RELEASE),
+            ("var/lib/dpkg/status", STATUS),
+            (f"{SITE}/six-1.16.0.dist-info/METADATA", SIX_METADATA),
+        ):
             info = tarfile.TarInfo(name)
             info.size, info.mtime, info.mode = len(data), 1_700_000_000, 0o644
             tar.addfile(info, io.BytesIO(data))
@@ -140,6 +146,9 @@ async def test_a_pushed_image_scanned_on_demand(inproc: InProcessApp) -> None:
         assert finished["status"] == "done", (finished, logs)
         (summary,) = (await admin.get(f"{BASE}/scansummary/repositories/admin/e2e/v1")).json()
         found = (await admin.get(f"{BASE}/scansummary/cve/CVE-2023-45853")).json()
+        # The licences the scan found are searchable (their own indexed rows).
+        by_licence = (await admin.get(f"{BASE}/scansummary/license/mit")).json()
+        by_other = (await admin.get(f"{BASE}/scansummary/license/GPL-3.0")).json()
         override = await admin.post(
             f"{BASE}/layeroverride/{layer}",
             json={
@@ -162,5 +171,6 @@ async def test_a_pushed_image_scanned_on_demand(inproc: InProcessApp) -> None:
     assert [(s["reponame"], s["tag"], s["manifestDigest"]) for s in found] == [
         ("e2e", "v1", digest)
     ]
+    assert [s["manifestDigest"] for s in by_licence] == [digest] and by_other == []
     assert override.status_code == 200, override.text
     assert after["critical"] == 0

@@ -33,7 +33,7 @@ from moorage.http.errors import oci_error_response, unexpected_error_response
 from moorage.http.headers import upload_headers
 from moorage.http.scopes import BASE, CATALOG, Access
 from moorage.http.services import services
-from moorage.http.v2 import mounts
+from moorage.http.v2 import mounts, trust
 from moorage.oci import mediatypes as mt
 from moorage.oci.digest import Digest
 from moorage.oci.names import validate_name
@@ -443,6 +443,7 @@ def routes() -> list[Route]:
         return Route(path, endpoint(methods), methods=_ALL_METHODS)
 
     return [
+        *trust.routes(route),  # Notary (Docker Content Trust): /v2/<gun>/_trust/...
         route("/v2/", {"GET": base, "HEAD": base}),
         route("/v2", {"GET": base, "HEAD": base}),
         route("/v2/_catalog", {"GET": catalog}),
