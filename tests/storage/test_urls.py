@@ -9,7 +9,7 @@ import pytest
 
 from moorage.config import Settings, load_settings
 from moorage.errors import ConfigError
-from moorage.storage.configured import make_storage
+from moorage.storage.configured import make_storage, storage_location
 from moorage.storage.filesystem import FilesystemDriver
 from moorage.storage.objectstore import ObjectStoreDriver
 from moorage.storage.urls import StorageConfig, parse_storage_url
@@ -177,3 +177,20 @@ def test_storage_keys_reach_the_serving_workers() -> None:
     assert again.storage_access_key is not None
     assert again.storage_access_key.get_secret_value() == "AK"
     assert "SK!" not in repr(settings) and "SK!" not in str(settings.model_dump())
+
+
+def test_storage_location_names_the_store_without_secrets(tmp_path: Path) -> None:
+    assert storage_location(Settings(data=tmp_path)) == str(Settings(data=tmp_path).storage_root)
+    assert storage_location(Settings(data=tmp_path, storage=f"file://{tmp_path}/b")) == str(
+        tmp_path / "b"
+    )
+    where = storage_location(
+        Settings(
+            data=tmp_path,
+            storage="s3://bucket/root?endpoint=http://127.0.0.1:9000&region=us-east-1",
+            storage_access_key="AKIDSECRET",
+            storage_secret_key="very-secret",
+        )
+    )
+    assert where.startswith("s3://bucket/root?") and "127.0.0.1" in where
+    assert "SECRET" not in where and "very-secret" not in where

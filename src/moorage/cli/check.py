@@ -86,7 +86,7 @@ async def _signing_key(settings: Settings, db: Database) -> Result:
 
 
 async def _storage(settings: Settings) -> Result:
-    from moorage.storage.configured import make_storage
+    from moorage.storage.configured import make_storage, storage_location
 
     try:
         storage = make_storage(settings)
@@ -94,7 +94,7 @@ async def _storage(settings: Settings) -> Result:
     except (MoorageError, OSError) as exc:
         message = exc.message if isinstance(exc, MoorageError) else str(exc)
         return False, f"storage: {message}"
-    return True, f"storage: {settings.storage_root} readable and writable"
+    return True, f"storage: {storage_location(settings)} readable and writable"
 
 
 def run_checks(settings: Settings, emit: Callable[[str], None]) -> bool:

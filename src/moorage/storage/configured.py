@@ -42,3 +42,12 @@ def make_storage(settings: Settings, env: Mapping[str, str] | None = None) -> St
 def _secret(value: object) -> str | None:
     getter = getattr(value, "get_secret_value", None)
     return None if getter is None else str(getter())
+
+
+def storage_location(settings: Settings) -> str:
+    """Where the blobs are, for people (``moorage check``, DTR's ``storageVolume``): the
+    folder, or the store's URL as ``StorageConfig.display`` gives it (never a secret)."""
+    if not settings.storage:
+        return str(settings.storage_root)
+    config = parse_storage_url(settings.storage)
+    return str(config.path) if config.kind == "file" else config.display()

@@ -12,6 +12,7 @@ from moorage.config import Settings as Config
 from moorage.db import replica_heartbeats
 from moorage.db.site_settings import SiteSettings, go_duration
 from moorage.http.api.models.wire import WireModel
+from moorage.storage.configured import storage_location
 
 
 class ReplicaSettings(WireModel):
@@ -46,7 +47,7 @@ class ReplicaFacts(BaseModel):
         return cls(
             replica_id=replica_id,
             replica_settings={replica_id: ports},
-            storage_volume=str(config.storage_root),
+            storage_volume=storage_location(config),
             log_level=config.log_level,
         )
 
