@@ -6,7 +6,7 @@ import ipaddress
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import Field, SecretStr, ValidationError, field_serializer, field_validator
@@ -94,6 +94,13 @@ class Settings(BaseSettings):
         default_factory=list,
         description="CIDRs of reverse proxies whose Forwarded/X-Forwarded-* headers count",
     )
+    # Prometheus metrics at /metrics (moorage.http.metrics, docs/metrics.md): who may read them
+    # (admin: system administrators; public: anyone; off: 404), and the networks (CIDRs) that may
+    # read them without credentials, e.g. the Prometheus server's address.
+    metrics_access: Literal["admin", "public", "off"] = "admin"
+    metrics_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="CIDRs that may read /metrics without credentials"
+    )
     token_service: str = "moorage"
     token_issuer: str = "moorage"
     token_ttl: int = Field(default=300, ge=30, le=86400)
@@ -125,7 +132,7 @@ class Settings(BaseSettings):
     )
     vulnerability_db_max_archive_bytes: int = Field(default=4 * 1024**3, ge=1024)
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "metrics_networks", mode="before")
     @classmethod
     def _check_trusted_proxies(cls, value: Any) -> Any:
         """A list, a JSON list or a comma-separated string of CIDRs, each one checked."""

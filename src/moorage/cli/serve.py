@@ -7,6 +7,8 @@ import argparse
 import asyncio
 import logging
 import os
+import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -22,6 +24,8 @@ from moorage.errors import ConfigError
 from moorage.http.server import SETTINGS_ENV, address_in_use
 
 log = logging.getLogger("moorage.cli")
+# Read by prometheus_client when it is first imported (each worker: moorage.http.metrics).
+METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -47,6 +51,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if settings.migrate_on_start:
         upgrade(settings.database_url)
     bootstrap(settings)
+    os.environ[METRICS_ENV] = str(fresh_metrics_dir(settings))
     os.environ[SETTINGS_ENV] = settings.model_dump_json()
     log.info(
         "starting",
@@ -63,6 +68,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     sys.stderr.flush()
     # Become the small serving supervisor (same PID); see moorage.http.server.
     os.execv(sys.executable, [sys.executable, "-m", "moorage.http.server"])
+
+
+def fresh_metrics_dir(settings: Settings) -> Path:
+    """The serving processes' Prometheus files (moorage.http.metrics): one directory per listen
+    address under ``<data>/metrics`` (two servers of one data folder on two ports count apart),
+    private, emptied here before any worker starts. The workers inherit its name in
+    ``PROMETHEUS_MULTIPROC_DIR``, set before any of them imports prometheus_client."""
+    path = settings.data.resolve() / "metrics" / re.sub(r"[^A-Za-z0-9._-]", "_", settings.listen)
+    shutil.rmtree(path, ignore_errors=True)
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    path.parent.chmod(0o700)
+    path.mkdir(mode=0o700)
+    path.chmod(0o700)
+    return path
 
 
 def bootstrap(settings: Settings) -> None:

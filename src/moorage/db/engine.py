@@ -31,6 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RootTransaction, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.sql.schema import Table
 
 from moorage.background import wait_out
@@ -164,6 +165,17 @@ class Database:
             self._async = create_async_engine(
                 async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
             )
+
+    def pool_status(self) -> tuple[int, int] | None:
+        """This process's connection pool: (connections it keeps, connections checked out now);
+        None when the engine has no queue pool. Two counters read, no I/O (the metrics)."""
+        engine = self._sync if self._sync is not None else None
+        if engine is None and self._async is not None:
+            engine = self._async.sync_engine
+        pool = engine.pool if engine is not None else None
+        if not isinstance(pool, QueuePool):
+            return None
+        return pool.size(), pool.checkedout()
 
     @property
     def safe_url(self) -> str:

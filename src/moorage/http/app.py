@@ -23,6 +23,7 @@ from moorage.http.accesslog import AccessLog
 from moorage.http.api.app import api_v0, docker_v1, enzi_v0
 from moorage.http.authn import RbacAuthorizer
 from moorage.http.gate import RequestGate
+from moorage.http.metrics import HttpMetrics, RequestMetrics, metrics_routes, multiprocess_dir
 from moorage.http.proxies import TrustedProxies
 from moorage.http.services import Services, ServicesSlot
 from moorage.http.v2 import routes as v2
@@ -34,8 +35,11 @@ from moorage.storage.configured import make_storage
 from moorage.webhooks.dispatch import Dispatcher
 
 
-def create_app(settings: Settings) -> AccessLog:
+def create_app(settings: Settings) -> RequestMetrics:
     slot = ServicesSlot()
+    # This app's request metrics (moorage.http.metrics): in its own registry, or in the
+    # multiprocess files when `moorage serve` set PROMETHEUS_MULTIPROC_DIR.
+    metrics = HttpMetrics(multiprocess=multiprocess_dir())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -45,6 +49,8 @@ def create_app(settings: Settings) -> AccessLog:
         async with contextlib.AsyncExitStack() as started:
             db = Database(settings.database_url)
             started.push_async_callback(db.close)
+            metrics.watch_pool(db)
+            started.callback(metrics.watch_pool, None)
             ctx = RegistryContext(db=db, storage=make_storage(settings), settings=settings)
             directory = LdapService(db, SecretBox.in_data_folder(settings.data))
             policy = AccessPolicy(ctx)
@@ -108,6 +114,7 @@ def create_app(settings: Settings) -> AccessLog:
     app = Starlette(
         routes=[
             Route("/_ping", ping.ping, methods=["GET", "HEAD"]),
+            *metrics_routes(metrics, settings),
             *token.routes(),
             *v2.routes(),
         ],
@@ -129,4 +136,5 @@ def create_app(settings: Settings) -> AccessLog:
     # outside it records both the client and the proxy that spoke for it.
     # Body limits, the caller before an API body, read-only mode: moorage.http.gate.
     gated = RequestGate(app, slot, settings)
-    return AccessLog(TrustedProxies(gated, settings.trusted_proxies))
+    # Outermost: every request counted, its time including the layers below.
+    return RequestMetrics(AccessLog(TrustedProxies(gated, settings.trusted_proxies)), metrics)
