@@ -92,3 +92,17 @@ async def test_check_an_unmigrated_and_a_missing_install(tmp_path: Path) -> None
     missing = await asyncio.to_thread(moorage, "check", data=tmp_path / "nothing")
     assert missing.returncode == 1 and "does not exist" in missing.stdout
     assert not (tmp_path / "nothing").exists()  # check created nothing
+
+
+async def test_storage_flag_names_the_store_checked(inproc: InProcessApp, tmp_path: Path) -> None:
+    """``--storage`` (as ``MOORAGE_STORAGE``) picks the store; a bad URL is one clear line."""
+    elsewhere = tmp_path / "blobs-elsewhere"
+    done = await asyncio.to_thread(
+        moorage, "check", f"--storage=file://{elsewhere}", settings=inproc.settings
+    )
+    assert f"ok   storage: {elsewhere} readable and writable" in done.stdout, done.stdout
+    bad = await asyncio.to_thread(
+        moorage, "check", "--storage=s3://Not_A_Bucket/x", settings=inproc.settings
+    )
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr, bad.stderr
+    assert "Not_A_Bucket" in bad.stdout + bad.stderr

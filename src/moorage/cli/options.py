@@ -29,10 +29,18 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--database", help="database URL, e.g. postgresql://user:pw@host/db (MOORAGE_DATABASE)"
     )
+    parser.add_argument(
+        "--storage",
+        help="where blobs live: file:///srv/moorage, s3://BUCKET/PREFIX?endpoint=..., gs://, "
+        "azblob://, swift:// (MOORAGE_STORAGE; docs/storage.md)",
+    )
 
 
 def settings_from(args: argparse.Namespace, **extra: object) -> Settings:
-    settings = load_settings(args.config, data=args.data, database=args.database, **extra)
+    storage = getattr(args, "storage", None)
+    settings = load_settings(
+        args.config, data=args.data, database=args.database, storage=storage, **extra
+    )
     logs.configure(settings.log_level, settings.log_format)
     return settings
 
