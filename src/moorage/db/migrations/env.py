@@ -9,6 +9,7 @@ from moorage.db import (
     job_tables,  # noqa: F401  (declares its tables on the one MetaData)
     scan_result_tables,  # noqa: F401  (the scanner's results)
     scan_tables,  # noqa: F401  (the vulnerability database's)
+    signature_tables,  # noqa: F401  (the signature trust store)
     trust_tables,  # noqa: F401  (Notary's trust metadata and server keys)
 )
 from moorage.db.tables import metadata

@@ -28,6 +28,7 @@ from moorage.http.api import (
     scansummary,
     search,
     settings,
+    signatures,
     team_access,
     tokens,
     webhooks,
@@ -76,6 +77,7 @@ def api_v0(slot: ServicesSlot) -> FastAPI:
     app.include_router(meta.router)
     app.include_router(action_configs.router)
     app.include_router(remote.router)
+    app.include_router(signatures.router)
     app.include_router(not_yet.router)
     return app
 

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from moorage.auth.levels import Level
+from moorage.db.engine import utcnow
 from moorage.errors import (
     Denied,
     InvalidDigest,
@@ -48,6 +49,7 @@ from moorage.registry.browse import ImageDetails
 from moorage.registry.context import RegistryContext
 from moorage.scanning import report_queries, report_tags
 from moorage.services.access import repository_level
+from moorage.trust.signatures import view
 
 router = APIRouter(tags=["tags"])
 
@@ -69,11 +71,19 @@ async def _tag_list(
     inventories: bool = False,
 ) -> TagList:
     """The page with each entry's scan summary, read in one statement for the page (and, for
-    a single tag, each image's components and licences: two more)."""
+    a single tag, each image's components and licences: two more; and the signature view of
+    each tag's digest, ``trust.signatures.view``)."""
     digests = [summarised_digest(row, image) for row, image in found]
     scans = await report_tags.tag_scans(ctx.db, repository_id, digests)
     held = await report_queries.inventories(ctx.db, digests) if inventories else None
-    return TagList.of(repository, found, scans, held)
+    signed = None
+    if inventories:
+        now = utcnow()
+        signed = {
+            digest: await view.signatures(ctx, repository, repository_id, digest, now)
+            for digest in {row.digest for row, _ in found}
+        }
+    return TagList.of(repository, found, scans, held, signed)
 
 
 Row = TypeVar("Row", browse.TagRow, browse.ManifestRow)

@@ -26,10 +26,12 @@ from moorage.http.api.models.scanning import (
     ScannerLicense,
     ScannerVulnCount,
 )
+from moorage.http.api.models.signatures import Signature
 from moorage.http.api.models.wire import Timestamp, WireModel, optional
 from moorage.registry import browse
 from moorage.scanning.report_queries import Inventory
 from moorage.scanning.report_tags import TagScan
+from moorage.trust.signatures.verdict import Verdict
 
 
 class Layer(WireModel):
@@ -196,8 +198,8 @@ class Tag(WireModel):
     """A tag: DTR's ``responses.Tag``. ``manifest`` always (DTR requires it: the whole one, or
     the row's ``ManifestRef`` on a list without ``includeManifests``); ``vuln_summary`` always
     (``status`` ``not_scanned`` and zero counts before any scan); ``components`` and
-    ``licenses`` on a single tag only; ``mirroring`` and ``promotion`` ``null`` (Go's nil
-    pointer: Moorage neither mirrors nor promotes yet)."""
+    ``licenses`` (and Moorage's ``signatures``) on a single tag only; ``mirroring`` and
+    ``promotion`` ``null`` (Go's nil pointer: Moorage neither mirrors nor promotes yet)."""
 
     name: str
     digest: str
@@ -212,6 +214,7 @@ class Tag(WireModel):
     vuln_summary: OldScanSummary
     components: list[ScannerComponent] | None = optional()
     licenses: list[ScannerLicense] | None = optional()
+    signatures: list[Signature] | None = optional()  # Moorage's: a single signed tag only
 
     @staticmethod
     def fields(
@@ -220,6 +223,7 @@ class Tag(WireModel):
         image: browse.ImageDetails | None,
         scan: TagScan,
         inventory: Inventory | None,
+        signatures: list[Verdict] | None = None,
     ) -> dict[str, Any]:
         """``image`` None: the list without ``includeManifests``; ``inventory`` None: the list."""
         found: dict[str, Any] = {
@@ -234,6 +238,8 @@ class Tag(WireModel):
         if inventory is not None:
             found["components"] = _components(inventory)
             found["licenses"] = [ScannerLicense.named(name) for name in inventory.licenses]
+        if signatures:  # absent when none was found (the DTR shape, unchanged)
+            found["signatures"] = [Signature.fields(v) for v in signatures]
         return found
 
 
@@ -255,14 +261,17 @@ class TagList(RootModel[list[Tag]]):
         found: list[TagEntry],
         scans: Mapping[str, TagScan],
         inventories: Mapping[str, Inventory] | None = None,
+        signatures: Mapping[str, list[Verdict]] | None = None,
     ) -> TagList:
         """``scans``: ``report_tags.tag_scans`` of every entry's ``summarised_digest``;
-        ``inventories`` (a single tag's answer): ``report_queries.inventories`` of the same."""
+        ``inventories`` (a single tag's answer): ``report_queries.inventories`` of the same;
+        ``signatures`` (a single tag's): the signature view of each tag's own digest."""
         entries = []
         for row, image in found:
             digest = summarised_digest(row, image)
             inventory = inventories[digest] if inventories is not None else None
-            entries.append(Tag.fields(repository, row, image, scans[digest], inventory))
+            signed = signatures.get(row.digest) if signatures is not None else None
+            entries.append(Tag.fields(repository, row, image, scans[digest], inventory, signed))
         return cls.model_validate(entries)
 
 
