@@ -38,6 +38,7 @@ from tests.services import postgres
 from tests.services.tls import self_signed
 
 
+@pytest.mark.one_database
 def test_tls(registry_factory: Callable[..., RunningRegistry], tmp_path: Path) -> None:
     cert, key = self_signed(tmp_path, "tls.crt", "tls.key")
     reg = registry_factory(
@@ -57,6 +58,7 @@ def test_tls(registry_factory: Callable[..., RunningRegistry], tmp_path: Path) -
     assert plain != 200
 
 
+@pytest.mark.one_database
 def test_generated_admin_password_printed_once(
     registry_factory: Callable[..., RunningRegistry],
 ) -> None:
@@ -78,6 +80,7 @@ def test_generated_admin_password_printed_once(
     assert reg.log_path.read_text().count(marker) == 1
 
 
+@pytest.mark.one_database
 def test_ping_turns_unhealthy_when_storage_breaks(
     registry_factory: Callable[..., RunningRegistry],
 ) -> None:
@@ -143,6 +146,7 @@ def private_data(tmp_path: Path) -> Iterator[Path]:
         shutil.rmtree(parent, ignore_errors=True)
 
 
+@pytest.mark.one_database
 def test_data_folder_and_everything_in_it_are_private(
     registry_factory: Callable[..., RunningRegistry], private_data: Path
 ) -> None:
@@ -167,6 +171,7 @@ def test_data_folder_and_everything_in_it_are_private(
     assert _as_nobody("ls", str(private_data)).returncode != 0
 
 
+@pytest.mark.one_database
 def test_an_older_install_is_made_private_on_start(
     registry_factory: Callable[..., RunningRegistry], private_data: Path
 ) -> None:
@@ -247,6 +252,7 @@ def test_signing_key_is_sealed_and_a_clear_one_is_sealed_in_place(
 # ---- one server per port ------------------------------------------------------------------
 
 
+@pytest.mark.one_database
 def test_second_server_on_a_busy_port_refuses_to_start(
     registry_factory: Callable[..., RunningRegistry], tmp_path: Path
 ) -> None:

@@ -32,7 +32,7 @@ from tests.clients.conftest import (
 )
 from tests.conftest import RunningRegistry
 
-pytestmark = [pytest.mark.clients, requires("skopeo", "umoci")]
+pytestmark = [pytest.mark.one_database, pytest.mark.clients, requires("skopeo", "umoci")]
 
 TAG = "v1"
 

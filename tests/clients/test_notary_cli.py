@@ -225,6 +225,7 @@ def test_docker_trust_without_a_daemon(served: Served, tmp_path: Path) -> None:
     assert '"SignedTags"' in inspected and digest in inspected, inspected
 
 
+@pytest.mark.one_database
 def test_two_replicas_on_postgres_share_trust_data(
     registry_factory: Callable[..., RunningRegistry],
     tmp_path_factory: pytest.TempPathFactory,

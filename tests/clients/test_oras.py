@@ -31,7 +31,7 @@ from tests.conftest import ADMIN
 oras_client = pytest.importorskip("oras.client")
 oras_oci = pytest.importorskip("oras.oci")
 
-pytestmark = [pytest.mark.clients, requires("skopeo", "umoci")]
+pytestmark = [pytest.mark.one_database, pytest.mark.clients, requires("skopeo", "umoci")]
 
 SBOM_TYPE = "application/vnd.example.sbom.v1"
 SIG_TYPE = "application/vnd.example.signature.v1"

@@ -36,7 +36,7 @@ from tests.clients.conftest import (
 )
 from tests.conftest import ADMIN
 
-pytestmark = pytest.mark.clients
+pytestmark = [pytest.mark.clients, pytest.mark.one_database]  # one database: a client test
 
 GZIP_LAYERS = {
     "application/vnd.oci.image.layer.v1.tar+gzip",

@@ -17,6 +17,9 @@ from tests.conftest import RunningRegistry
 from tests.inprocess import InProcessApp
 from tests.services.chromium import launched
 
+pytestmark = pytest.mark.one_database  # what it shows does not depend on the database
+
+
 DOCS = {
     "/api/v0/docs": ("Moorage API (DTR /api/v0)", "/repositories"),
     "/enzi/v0/docs": ("Moorage accounts (enzi /enzi/v0)", "/accounts"),

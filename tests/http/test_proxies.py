@@ -22,6 +22,9 @@ from moorage.http.proxies import TrustedProxies, parse_forwarded
 from tests.conftest import RunningRegistry
 from tests.inprocess import InProcessApp, running_app
 
+pytestmark = pytest.mark.one_database  # what it shows does not depend on the database
+
+
 REALM = re.compile(r'realm="([^"]+)"')
 
 

@@ -23,6 +23,9 @@ import pytest
 from tests.conftest import ADMIN, RunningRegistry
 
 MiB = 1024 * 1024
+pytestmark = pytest.mark.one_database  # what it shows does not depend on the database
+
+
 BODY = 256 * MiB
 PIECE = b"{" + b"x" * (64 * 1024 - 1)
 ALLOWED_GROWTH = 50 * MiB

@@ -174,6 +174,7 @@ def test_cron_fires(pair: tuple[RunningRegistry, RunningRegistry]) -> None:
         assert c.delete("/api/v0/crons/sleep").status_code == 404
 
 
+@pytest.mark.one_database
 def test_killed_worker_job_runs_again_elsewhere(
     registry_factory: Callable[..., RunningRegistry],
     database_factory: Callable[[], str | None],

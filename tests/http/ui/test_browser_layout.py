@@ -19,6 +19,9 @@ from tests.http.ui.test_browser import shot
 from tests.services.chromium import launched
 
 sync_api = pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.one_database  # what it shows does not depend on the database
+
+
 WIDTH = 390
 LONG_TAG = "release-2026.12.01-build.1234567890-with-a-long-suffix"
 
