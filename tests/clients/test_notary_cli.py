@@ -23,9 +23,12 @@ from tests.conftest import RunningRegistry, free_port
 from tests.services.tls import self_signed
 from tests.trust.world import PASSWORD, TrustWorld, make_world
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("notary") is None, reason="notary not installed (apt-get install notary)"
-)
+pytestmark = [
+    pytest.mark.one_database,  # the protocol; the route tests run on both databases
+    pytest.mark.skipif(
+        shutil.which("notary") is None, reason="notary not installed (apt-get install notary)"
+    ),
+]
 
 TIMEOUT = 60
 
@@ -225,7 +228,6 @@ def test_docker_trust_without_a_daemon(served: Served, tmp_path: Path) -> None:
     assert '"SignedTags"' in inspected and digest in inspected, inspected
 
 
-@pytest.mark.one_database
 def test_two_replicas_on_postgres_share_trust_data(
     registry_factory: Callable[..., RunningRegistry],
     tmp_path_factory: pytest.TempPathFactory,

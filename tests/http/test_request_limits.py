@@ -18,6 +18,9 @@ from tests.http.v2.helpers import digest_of
 from tests.inprocess import InProcessApp, running_app
 
 MiB = 1024 * 1024
+pytestmark = pytest.mark.one_database  # what it shows does not depend on the database
+
+
 CHUNK = 64 * 1024
 
 

@@ -38,6 +38,9 @@ from tests.importer.images import push_image
 from tests.importer.served import served
 from tests.inprocess import ADMIN, ThreadedApp, threaded_app
 
+pytestmark = pytest.mark.one_database  # what it shows does not depend on the database
+
+
 LOOPBACK = outbound.Guard(allowed=[ipaddress.ip_network("127.0.0.0/8")], setting="test")
 PASSWORD = "carol-password-123"
 
