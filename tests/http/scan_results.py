@@ -149,15 +149,9 @@ async def scan(
                     )
                 )
                 component_pk = int(result.inserted_primary_key[0])  # type: ignore[index]
-                licences = sorted({sr.license_key(x) for x in pkg.licenses if x.strip()})
+                licences = sr.license_rows(component_pk, digest, pkg.licenses)
                 if licences:  # as engine_results.insert_components writes them
-                    await conn.execute(
-                        sr.image_scan_component_licenses.insert(),
-                        [
-                            {"component_pk": component_pk, "manifest_digest": digest, "license": x}
-                            for x in licences
-                        ],
-                    )
+                    await conn.execute(sr.image_scan_component_licenses.insert(), licences)
                 for v in pkg.vulns:
                     row = await conn.execute(
                         sr.image_scan_findings.insert().values(

@@ -215,15 +215,9 @@ async def seed_scan(
             )
             component_pk = int(result.inserted_primary_key[0])
             seeded.components.setdefault(c.name, component_pk)
-            licences = sorted({st.license_key(x) for x in c.licenses if x.strip()})
+            licences = st.license_rows(component_pk, digest, c.licenses)
             if licences:  # as engine_results.insert_components writes them
-                await conn.execute(
-                    st.image_scan_component_licenses.insert(),
-                    [
-                        {"component_pk": component_pk, "manifest_digest": digest, "license": x}
-                        for x in licences
-                    ],
-                )
+                await conn.execute(st.image_scan_component_licenses.insert(), licences)
         for f in findings:
             ids = [f.vuln_id, *f.aliases]
             result = await conn.execute(

@@ -12,6 +12,9 @@ by the repositories that hold the manifest, at read time.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from sqlalchemy import (
     Column,
     DateTime,
@@ -111,6 +114,13 @@ def license_key(name: str) -> str:
     """How a licence is stored in ``image_scan_component_licenses`` and searched: trimmed,
     lower-case, at most ``MAX_LICENSE`` characters."""
     return name.strip().lower()[:MAX_LICENSE]
+
+
+def license_rows(component_pk: int, digest: str, licences: Iterable[str]) -> list[dict[str, Any]]:
+    """The ``image_scan_component_licenses`` rows of one component: each distinct licence once,
+    in its ``license_key`` form, blank ones left out."""
+    keys = sorted({license_key(x) for x in licences if x.strip()})
+    return [{"component_pk": component_pk, "manifest_digest": digest, "license": k} for k in keys]
 
 
 image_scan_component_licenses = Table(

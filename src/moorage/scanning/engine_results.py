@@ -157,9 +157,9 @@ async def insert_components(
     )
     pks = [int(r.pk) for r in result]
     licences = [
-        {"component_pk": pk, "manifest_digest": digest, "license": name}
+        row
         for pk, c in zip(pks, components, strict=True)
-        for name in sorted({sr.license_key(x) for x in c.licenses if x.strip()})
+        for row in sr.license_rows(pk, digest, c.licenses)
     ]
     if licences:
         await conn.execute(insert(LIC), licences)
