@@ -70,29 +70,29 @@ async def ui_sign_in(c: httpx.AsyncClient, name: str, secret: str) -> httpx.Resp
 
 
 def app_services(app: InProcessApp) -> Services:
-    """The app's ``Services`` (its Starlette app is under the access log, proxy and gate)."""
-    slot = app_layers(app)[-1].state.services
+    """The app's ``Services`` (from the ``RequestGate`` under the access log and the proxy layer,
+    which hands its slot to every request)."""
+    slot = app_layers(app)[-1].services
     assert isinstance(slot, ServicesSlot)
     return slot.get()
 
 
 def app_layers(app: InProcessApp) -> list[Any]:
-    """The ASGI layers from the outside in, down to the Starlette app that holds the state
+    """The ASGI layers from the outside in, down to the gate that holds the services' slot
     (through asgi-lifespan's wrapper function, middleware ``.app`` attributes)."""
     layers: list[Any] = []
     inner: Any = app.app
     for _ in range(12):
         layers.append(inner)
-        state = getattr(inner, "state", None)
-        if state is not None and hasattr(state, "services") and hasattr(inner, "routes"):
+        if isinstance(getattr(inner, "services", None), ServicesSlot):
             return layers
         nxt = getattr(inner, "app", None)
         if nxt is None and getattr(inner, "__closure__", None):
             cells = [c.cell_contents for c in inner.__closure__]
             nxt = next((c for c in cells if callable(c) and c is not inner), None)
-        assert nxt is not None, f"no app state found under {inner!r}"
+        assert nxt is not None, f"no services' slot found under {inner!r}"
         inner = nxt
-    raise AssertionError("no app state found")
+    raise AssertionError("no services' slot found")
 
 
 @contextmanager

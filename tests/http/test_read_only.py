@@ -20,7 +20,6 @@ from moorage.db import tables as t
 from moorage.db.engine import Database
 from moorage.http import ui
 from moorage.http.api.app import api_v0, enzi_v0
-from moorage.http.services import ServicesSlot
 from tests.http.inproc_images import push_image
 from tests.inprocess import InProcessApp
 
@@ -50,7 +49,7 @@ def fill(path: str, prefix: str = "") -> str:
 def api_write_routes() -> list[tuple[str, str]]:
     """Every unsafe method of both FastAPI apps, from the route table they publish."""
     found = []
-    for prefix, app in (("/api/v0", api_v0(ServicesSlot())), ("/enzi/v0", enzi_v0(ServicesSlot()))):
+    for prefix, app in (("/api/v0", api_v0()), ("/enzi/v0", enzi_v0())):
         for path, operations in app.openapi()["paths"].items():
             for method in sorted(m.upper() for m in operations if m.upper() in UNSAFE):
                 found.append((method, fill(path, prefix)))

@@ -120,13 +120,11 @@ def create_app(settings: Settings) -> RequestMetrics:
         ],
         lifespan=lifespan,
     )
-    # The one attribute of the app's state: the services, filled by the lifespan.
-    app.state.services = slot
     app.router.routes.extend(
         [
-            Mount("/api/v0", api_v0(slot)),
-            Mount("/enzi/v0", enzi_v0(slot)),
-            Mount("/v1", docker_v1(slot)),
+            Mount("/api/v0", api_v0()),
+            Mount("/enzi/v0", enzi_v0()),
+            Mount("/v1", docker_v1()),
         ]
     )
     # The web UI last: /v2, /auth, /api/v0, /enzi/v0 and /_ping keep priority.

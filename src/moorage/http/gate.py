@@ -48,7 +48,7 @@ from moorage.errors import (
 )
 from moorage.http.api.common import error_response
 from moorage.http.errors import oci_error_response
-from moorage.http.services import ServicesSlot
+from moorage.http.services import SCOPE_KEY, ServicesSlot
 from moorage.http.v2.routes import API_VERSION
 
 MAX_JSON_DEPTH = 64
@@ -182,6 +182,7 @@ class RequestGate:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        scope[SCOPE_KEY] = self.services  # what services(request) reads: http.services
         with request_memo.remembering():  # the site settings and repository rows: read once
             await self._gate(scope, receive, send)
 

@@ -1,12 +1,13 @@
 """What the HTTP app's handlers use, in one typed object: ``Services``, and ``services(request)``.
 
-``create_app`` makes a ``ServicesSlot`` with the app and hands it to everything built then (the
-Starlette app, the FastAPI sub-apps, ``RequestGate``); the lifespan fills it once, before the
-first request (the database, the signing key and the background loops need the event loop),
-and empties it after the last. Every handler reaches its collaborators through
-``services(request)``: nothing reads untyped attributes of ``app.state``, and the authorizer is
-only the authorizer (the database, the policy, the signer and the authenticator are fields of
-their own here).
+``create_app`` makes a ``ServicesSlot`` with the app and hands it to its lifespan and to
+``RequestGate``, which puts it in every request's scope (``SCOPE_KEY``); the lifespan fills it
+once, before the first request (the database, the signing key and the background loops need
+the event loop), and empties it after the last. Every handler reaches its collaborators
+through ``services(request)``: the routes and the FastAPI sub-apps hold no state of their own
+(one set of them per process serves every app made in it), nothing reads untyped attributes
+of ``app.state``, and the authorizer is only the authorizer (the database, the policy, the
+signer and the authenticator are fields of their own here).
 """
 
 from __future__ import annotations
@@ -51,6 +52,10 @@ class Services:
             self.job_runner.poke()
 
 
+# The request scope's key for the slot (ASGI: an extension key names its owner).
+SCOPE_KEY = "moorage.services"
+
+
 class ServicesSlot:
     """Where an app's ``Services`` live: made with the app, filled by its lifespan."""
 
@@ -74,9 +79,8 @@ class ServicesSlot:
 
 
 def services(request: Request) -> Services:
-    """The services of the app serving ``request`` (the Starlette app or a FastAPI sub-app:
-    each holds the same slot as ``state.services``)."""
-    slot = getattr(request.app.state, "services", None)
+    """The services of the app serving ``request`` (in its scope, from ``RequestGate``)."""
+    slot = request.scope.get(SCOPE_KEY)
     if not isinstance(slot, ServicesSlot):
-        raise RuntimeError("not an app made by moorage.http.app.create_app")
+        raise RuntimeError("not a request to an app made by moorage.http.app.create_app")
     return slot.get()

@@ -1,7 +1,14 @@
-"""The two FastAPI applications mounted under ``/api/v0`` and ``/enzi/v0``: each holds the
-parent app's ``ServicesSlot`` as ``state.services`` (``http.services.services(request)``)."""
+"""The FastAPI applications mounted under ``/api/v0``, ``/enzi/v0`` and ``/v1``.
+
+They hold no state of a serving app: a handler finds its app's services in the request's
+scope (``http.services.services(request)``, put there by ``RequestGate``). So each is built
+once per process, on first use (``functools.cache``), and every app ``create_app`` makes in
+that process mounts the same one: FastAPI analyses a route's parameters and response model
+on its first request, once per process instead of once per app."""
 
 from __future__ import annotations
+
+import functools
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -39,10 +46,9 @@ from moorage.http.api.common import (
     validation_error_handler,
 )
 from moorage.http.api.docs import add_docs
-from moorage.http.services import ServicesSlot
 
 
-def _app(title: str, slot: ServicesSlot) -> FastAPI:
+def _app(title: str) -> FastAPI:
     app = FastAPI(
         title=title,
         version=__version__,
@@ -51,15 +57,15 @@ def _app(title: str, slot: ServicesSlot) -> FastAPI:
         redoc_url=None,
     )
     add_docs(app, title)
-    app.state.services = slot
     app.add_exception_handler(MoorageError, moorage_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)
     return app
 
 
-def api_v0(slot: ServicesSlot) -> FastAPI:
-    app = _app("Moorage API (DTR /api/v0)", slot)
+@functools.cache
+def api_v0() -> FastAPI:
+    app = _app("Moorage API (DTR /api/v0)")
     app.include_router(repositories.router)
     app.include_router(team_access.router)
     app.include_router(images.router)
@@ -82,8 +88,9 @@ def api_v0(slot: ServicesSlot) -> FastAPI:
     return app
 
 
-def enzi_v0(slot: ServicesSlot) -> FastAPI:
-    app = _app("Moorage accounts (enzi /enzi/v0)", slot)
+@functools.cache
+def enzi_v0() -> FastAPI:
+    app = _app("Moorage accounts (enzi /enzi/v0)")
     app.include_router(accounts.router)
     app.include_router(ldap.router)
     app.include_router(public_keys.router)
@@ -91,9 +98,10 @@ def enzi_v0(slot: ServicesSlot) -> FastAPI:
     return app
 
 
-def docker_v1(slot: ServicesSlot) -> FastAPI:
+@functools.cache
+def docker_v1() -> FastAPI:
     """``/v1/search``: what ``docker search <registry>/<term>`` calls on the registry's host;
     the same answer as ``/api/v0/index/dockersearch``."""
-    app = _app("Moorage docker search (/v1)", slot)
+    app = _app("Moorage docker search (/v1)")
     app.add_api_route("/search", search.docker_search, methods=["GET"], tags=["search"])
     return app
