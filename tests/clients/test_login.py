@@ -349,10 +349,18 @@ def test_docker_login_and_manifest_inspect(
     assert f"account={user}" in logins[-1]["path"] and "offline_token=" in logins[-1]["path"]
 
     bad = docker_config(cenv, "docker-bad")
+    tail = LogTail(registry)
     proc = docker_login(cenv, bad, user, "not-the-password")
     assert proc.returncode != 0
     assert "invalid username or password" in proc.stderr
     assert docker_auth(bad, cenv.host) == {}
+
+    def is_refused_login(line: dict[str, Any]) -> bool:
+        return is_login(line) and bool(line["status"] == 401)
+
+    # An access line follows its response: wait for the refused login's, so that it is not
+    # among the lines of what comes next.
+    assert any(map(is_refused_login, tail.wait_for("moorage.access", is_refused_login)))
 
     # Later calls trade the identitytoken for access tokens: POST /auth/token, refresh grant.
     tail = LogTail(registry)
