@@ -44,6 +44,17 @@ class Settings(BaseSettings):
     )
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    # TLS from the registry's own CA (moorage.auth.own_ca, docs/tls.md): "auto" makes a CA and a
+    # server certificate when no tls_cert/tls_key is given; "manual": TLS only from those files.
+    tls: Literal["manual", "auto"] = "manual"
+    tls_san: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="more host names or addresses for the own certificate"
+    )
+    # Plain HTTP answered with a 308 to https on this port (0: none; default: 80 when TLS is
+    # served on 443).
+    http_redirect_port: int | None = Field(default=None, ge=0, le=65535)
+    # How often the serving supervisor checks whether the own server certificate needs renewing.
+    tls_check_seconds: float = Field(default=6 * 3600.0, ge=1.0)
     workers: int = Field(
         default_factory=lambda: min(os.cpu_count() or 1, 4),
         ge=1,
@@ -149,7 +160,10 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "vulnerability_feed_ecosystems", "vulnerability_feed_allowed_networks", mode="before"
+        "vulnerability_feed_ecosystems",
+        "vulnerability_feed_allowed_networks",
+        "tls_san",
+        mode="before",
     )
     @classmethod
     def _split_list(cls, value: Any) -> Any:

@@ -1,22 +1,29 @@
 """The real notary CLI (Debian's notary 0.7.0) against ``moorage serve`` over TLS: init and
 publish, add, list, lookup, a server-managed snapshot after ``key rotate snapshot -r``, the
 server's timestamp key and the root key rotated, a second trust directory seeing the same
-targets, a reader refused a publish and a delete, and ``delete --remote`` by the owner."""
+targets, a reader refused a publish and a delete, and ``delete --remote`` by the owner; the docker
+CLI's trust commands that need no daemon (key generate and load, signer add and remove, sign of a
+signed tag, inspect, revoke); two replicas on PostgreSQL. More in test_notary_delegations.py."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import os
 import shutil
 import ssl
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from moorage.trust.keys import PublicKey
 from tests.conftest import RunningRegistry, free_port
@@ -51,7 +58,15 @@ class Served:
 @pytest.fixture(scope="module")
 def served(
     registry_factory: Callable[..., RunningRegistry], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Served]:
+) -> Served:
+    return serve_over_tls(registry_factory, tmp_path_factory)
+
+
+def serve_over_tls(
+    registry_factory: Callable[..., RunningRegistry], tmp_path_factory: pytest.TempPathFactory
+) -> Served:
+    """``moorage serve`` over TLS (a self-signed certificate) with the trust tests' accounts;
+    ``registry_factory`` stops it when its test module ends."""
     certs = tmp_path_factory.mktemp("tls")
     cert, key = self_signed(certs, "tls.crt", "tls.key")
     reg = registry_factory(
@@ -64,7 +79,7 @@ def served(
         timeout=30,
     ) as admin:
         world = make_world(admin)
-    yield Served(reg, cert, world)
+    return Served(reg, cert, world)
 
 
 class Notary:
@@ -275,3 +290,133 @@ def _home(tmp_path: Path, name: str) -> Path:
     home = tmp_path / name
     home.mkdir()
     return home
+
+
+class Docker:
+    """One docker CLI (its own config and trust directory) with no daemon to talk to."""
+
+    def __init__(self, home: Path, name: str) -> None:
+        home.mkdir(parents=True, exist_ok=True)
+        self.config = home / name
+        self.env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(home),
+            "DOCKER_CONFIG": str(self.config),
+            "DOCKER_HOST": f"unix://{home}/{name}-no-daemon.sock",
+            "DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE": "root-passphrase-1",
+            "DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE": "repo-passphrase-1",
+        }
+
+    def run(
+        self, *args: str, stdin: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            ["docker", *args],
+            env=self.env,
+            input=stdin if stdin is not None else "",
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            check=False,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"docker {' '.join(args)}: {proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def login(self, host: str, user: str) -> None:
+        self.run("login", host, "-u", user, "--password-stdin", stdin=PASSWORD)
+
+    def inspect(self, ref: str) -> list[dict[str, Any]]:
+        doc = json.loads(self.run("trust", "inspect", ref).stdout)
+        assert isinstance(doc, list)
+        return doc
+
+
+def _key_pair(directory: Path, name: str) -> tuple[Path, Path]:
+    """An ECDSA key as ``docker trust key load`` takes it (unencrypted PKCS#8, mode 0600) and its
+    public key as ``docker trust signer add --key`` takes it."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    private, public = directory / f"{name}.key", directory / f"{name}.pub"
+    private.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    private.chmod(0o600)
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return private, public
+
+
+@pytest.mark.skipif(shutil.which("docker") is None, reason="docker CLI not installed")
+def test_docker_trust_sign_revoke_and_signers_without_a_daemon(
+    served: Served, tmp_path: Path
+) -> None:
+    """``docker trust key load`` a key made elsewhere, ``signer add`` it, ``docker trust sign``
+    a tag that is already signed (no daemon needed: it signs the existing target; a new tag
+    needs the daemon's image), ``signer remove`` and ``revoke``, each seen by another client."""
+    owner = served.world.writer
+    with served.admin() as admin:
+        r = admin.post(
+            f"/api/v0/repositories/{owner}", json={"name": "signers", "visibility": "public"}
+        )
+        assert r.status_code == 201, r.text
+    gun = f"{served.registry.host}/{owner}/signers"
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    admin_cli, qa_cli = Docker(tmp_path / "a", "admin"), Docker(tmp_path / "q", "qa")
+    for cli in (admin_cli, qa_cli):
+        cli.login(served.registry.host, owner)
+    admin_cli.run("trust", "key", "generate", "ci", "--dir", str(keys))
+    admin_cli.run("trust", "signer", "add", "--key", str(keys / "ci.pub"), "ci", gun)
+    signer = Notary(served, tmp_path, owner, PASSWORD)
+    signer.trust_dir = admin_cli.config / "trust"
+    signer.env["NOTARY_DELEGATION_PASSPHRASE"] = "repo-passphrase-1"
+    digest = hashlib.sha256(b"the v1 manifest").hexdigest()
+    signer.run(
+        "addhash", "-p", gun, "v1", "1234", "--sha256", digest,
+        "--roles", "targets/releases", "--roles", "targets/ci",
+    )  # fmt: skip
+
+    # a second signer: its key made elsewhere, loaded into the other CLI's trust directory
+    qa_key, qa_pub = _key_pair(keys, "qa")
+    loaded = qa_cli.run("trust", "key", "load", str(qa_key), "--name", "qa").stdout
+    assert "Successfully imported key" in loaded, loaded
+    admin_cli.run("trust", "signer", "add", "--key", str(qa_pub), "qa", gun)
+    signed = qa_cli.run("trust", "sign", f"{gun}:v1").stdout
+    assert "Successfully signed" in signed, signed
+    [repo] = admin_cli.inspect(f"{gun}:v1")
+    [tag] = repo["SignedTags"]
+    assert tag["SignedTag"] == "v1" and tag["Digest"] == digest, tag
+    assert {"ci", "qa"} <= set(tag["Signers"]), tag
+    assert {s["Name"] for s in repo["Signers"]} == {"ci", "qa"}
+    # a tag nobody signed yet: docker trust sign pushes the local image, which needs a daemon
+    unsigned = qa_cli.run("trust", "sign", f"{gun}:v2", check=False)
+    assert unsigned.returncode != 0 and "daemon" in unsigned.stderr, unsigned.stderr
+
+    # revoke: v1 leaves every role the revoking CLI holds a key for (qa's and releases)
+    revoked = qa_cli.run("trust", "revoke", "-y", f"{gun}:v1").stdout
+    assert "Successfully deleted signature" in revoked, revoked
+    # docker shows released tags (in targets/releases): v1 is no longer one; ci's own
+    # signature in targets/ci is not the revoker's to take away
+    [repo] = admin_cli.inspect(f"{gun}:v1")
+    assert repo["SignedTags"] == [], repo
+    reader = Notary(served, _home(tmp_path, "r"), served.world.reader, PASSWORD)
+    for role in ("targets/qa", "targets/releases"):
+        assert "v1" not in reader.run("list", gun, "--roles", role).stdout
+    assert "v1" in reader.run("list", gun, "--roles", "targets/ci").stdout
+
+    # qa signed the releases role last: removing qa asks first (answered yes)
+    removed = admin_cli.run("trust", "signer", "remove", "qa", gun, stdin="y\n").stdout
+    assert "Successfully removed qa" in removed, removed
+    assert "targets/qa" not in reader.run("delegation", "list", gun).stdout
+    with served.admin() as admin:
+        targets = admin.get(f"/v2/{gun}/_trust/tuf/targets.json").json()["signed"]
+    roles = {r["name"]: r["keyids"] for r in targets["delegations"]["roles"]}
+    assert set(roles) == {"targets/ci", "targets/releases"}, roles
+    assert roles["targets/releases"] == roles["targets/ci"]  # qa's key left releases too

@@ -14,11 +14,13 @@ from moorage.registry import gc
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
+    from moorage.cli.storage_cmd import adopt_stored_storage
     from moorage.jobs.gc import options, report_json
     from moorage.registry.context import RegistryContext
     from moorage.storage.configured import make_storage
 
     settings = settings_from(args)
+    adopt_stored_storage(settings)  # the API's storage setting, as serve uses it
     parameters: dict[str, object] = {"dryRun": args.dry_run}
     if args.grace is not None:
         parameters["gracePeriodSeconds"] = args.grace

@@ -48,6 +48,9 @@ COMMANDS: dict[str, Command] = {
     "import": Command(
         "import_cmd", "copy repositories, tags and grants from a DTR/MSR or any OCI registry"
     ),
+    "backup": Command("backup", "back up the SQL database to a file (while serving)"),
+    "restore": Command("backup", "restore a backup into an empty database"),
+    "storage": Command("storage_cmd", "copy every blob to another storage, verify, switch"),
 }
 
 

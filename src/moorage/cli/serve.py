@@ -16,6 +16,7 @@ from moorage import __version__
 from moorage.auth import accounts
 from moorage.auth.jwt_tokens import TokenSigner
 from moorage.auth.secretbox import SecretBox, SecretUnreadable
+from moorage.cli import tls_setup
 from moorage.cli.options import ready_data_folder, settings_from, with_database
 from moorage.config import Settings
 from moorage.db.engine import Database
@@ -36,6 +37,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         tls_key=args.tls_key,
         workers=args.workers,
         server=args.server,
+        tls=args.tls,
+        tls_san=args.tls_san,
+        http_redirect_port=args.http_redirect_port,
     )
     if (settings.tls_cert is None) != (settings.tls_key is None):
         raise ConfigError("TLS needs both a certificate and a key")
@@ -51,6 +55,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if settings.migrate_on_start:
         upgrade(settings.database_url)
     bootstrap(settings)
+    from moorage.cli.storage_cmd import adopt_stored_storage
+
+    adopt_stored_storage(settings)  # the API's storage setting, when the configuration has none
+    settings = tls_setup.prepare(settings)  # the own CA's certificate (tls: auto), the redirect
+    if settings.http_redirect_port:
+        problem = address_in_use(settings.host, settings.http_redirect_port)
+        if problem is not None:
+            raise ConfigError(f"{problem} (http_redirect_port: 0 turns the redirect off)")
     os.environ[METRICS_ENV] = str(fresh_metrics_dir(settings))
     os.environ[SETTINGS_ENV] = settings.model_dump_json()
     log.info(
@@ -60,7 +72,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "data": str(settings.data.resolve()),
             "workers": settings.workers,
             "server": settings.server,
-            "tls": settings.tls_cert is not None,
+            "tls": settings.tls if settings.tls_cert is not None else False,
             "version": __version__,
         },
     )
@@ -138,6 +150,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     ready_data_folder(settings)
     if settings.migrate_on_start:
         upgrade(settings.database_url)
+    from moorage.cli.storage_cmd import adopt_stored_storage
+
+    adopt_stored_storage(settings)
 
     async def run() -> None:
         db = Database(settings.database_url)
@@ -184,6 +199,15 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     serve.add_argument("--listen", help="HOST:PORT (default 127.0.0.1:5000; MOORAGE_LISTEN)")
     serve.add_argument("--tls-cert", type=Path, help="TLS certificate (PEM)")
     serve.add_argument("--tls-key", type=Path, help="TLS private key (PEM)")
+    serve.add_argument(
+        "--tls", choices=["manual", "auto"], help="auto: certificates from the registry's own CA"
+    )
+    serve.add_argument(
+        "--tls-san", action="append", help="another name or address for the own certificate"
+    )
+    serve.add_argument(
+        "--http-redirect-port", type=int, help="plain HTTP redirected to https (0: none)"
+    )
     serve.add_argument("--workers", type=int, help="worker processes (MOORAGE_WORKERS)")
     serve.add_argument(
         "--server", choices=["granian", "uvicorn"], help="ASGI server (MOORAGE_SERVER)"

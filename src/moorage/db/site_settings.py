@@ -353,3 +353,27 @@ async def set_user_content_cache(db: Database, account_id: int, value: str) -> N
                 set_={"content_cache_uuid": value, "updated_at": now},
             )
         )
+
+
+# ---- the storage chosen through DTR's /api/v0/admin/settings/registry/simple ----------------
+
+STORAGE_KEY = "registry_storage"  # a site_settings row beside the settings, not a field
+
+
+async def load_storage(db: Database) -> dict[str, Any] | None:
+    """The stored storage (``{"url", "accessKeySealed", "secretKeySealed"}``, the keys sealed by
+    the caller's SecretBox), or None when none was chosen (moorage.http.api.registry_settings)."""
+    async with db.read() as conn:
+        stmt = select(t.site_settings.c.value).where(t.site_settings.c.key == STORAGE_KEY)
+        raw = (await conn.execute(stmt)).scalar()
+    return json.loads(raw) if raw else None
+
+
+async def save_storage(db: Database, value: dict[str, Any]) -> None:
+    text = json.dumps(value)
+    async with db.write() as conn:
+        await conn.execute(
+            db.insert(t.site_settings)
+            .values(key=STORAGE_KEY, value=text)
+            .on_conflict_do_update(index_elements=["key"], set_={"value": text})
+        )

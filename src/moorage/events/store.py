@@ -48,6 +48,8 @@ MANIFEST_DELETE = "MANIFEST_DELETE"
 SCAN_COMPLETED = "SCAN_COMPLETED"
 SCAN_FAILED = "SCAN_FAILED"
 SCANNER_UPDATE_COMPLETED = "SCANNER_UPDATE_COMPLETED"
+# The pull policy's audit mode (``moorage.services.pull_policy``): a pull it would have refused.
+PULL_POLICY_AUDIT = "PULL_POLICY_AUDIT"
 EVENT_TYPES = frozenset(
     {
         SCAN_COMPLETED,
@@ -63,6 +65,7 @@ EVENT_TYPES = frozenset(
         MANIFEST_PUSH,
         MANIFEST_PULL,
         MANIFEST_DELETE,
+        PULL_POLICY_AUDIT,
     }
 )
 PULL_TYPES = frozenset({TAG_PULL, MANIFEST_PULL})

@@ -18,7 +18,7 @@ from moorage.config import Settings
 from moorage.db import replica_heartbeats
 from moorage.db.engine import Database
 from moorage.events.store import PullBuffer
-from moorage.http import ping, token, ui
+from moorage.http import ca, ping, token, ui
 from moorage.http.accesslog import AccessLog
 from moorage.http.api.app import api_v0, docker_v1, enzi_v0
 from moorage.http.authn import RbacAuthorizer
@@ -114,7 +114,9 @@ def create_app(settings: Settings) -> RequestMetrics:
     app = Starlette(
         routes=[
             Route("/_ping", ping.ping, methods=["GET", "HEAD"]),
+            Route("/_notary_server/health", ping.notary_health, methods=["GET"]),
             *metrics_routes(metrics, settings),
+            *ca.routes(settings),
             *token.routes(),
             *v2.routes(),
         ],

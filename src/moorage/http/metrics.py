@@ -116,7 +116,7 @@ def route_family(path: str) -> str:
         return "api"
     if path.startswith("/enzi/v0/") or path == "/enzi/v0":
         return "enzi"
-    if path == "/_ping":
+    if path in ("/_ping", "/_notary_server/health"):
         return "ping"
     if path == "/metrics":
         return "metrics"

@@ -1,4 +1,10 @@
-"""``GET /_ping``: DTR's health shape, 503 when the database or the store is unhealthy."""
+"""``GET /_ping``: DTR's health shape, 503 when the database or the store is unhealthy.
+
+``GET /_notary_server/health``: notary-server's health route, in the shape of the health package
+it uses (docker/distribution's ``StatusHandler``): ``{}`` and 200 when healthy, else 503 and a map
+of each failed check's name to its error. Its one check is the database (``DB operational``, as
+notary-server names it), which holds the trust metadata and the server's sealed keys; the blob
+store is no part of Notary's service."""
 
 from __future__ import annotations
 
@@ -29,3 +35,13 @@ async def ping(request: Request) -> JSONResponse:
         {"Error": "; ".join(problems), "Healthy": not problems},
         status_code=503 if problems else 200,
     )
+
+
+async def notary_health(request: Request) -> JSONResponse:
+    failed: dict[str, str] = {}
+    try:
+        await services(request).registry.db.check_health()
+    except Exception as exc:
+        log.warning("database unhealthy", extra={"error": str(exc)})
+        failed["DB operational"] = f"database: {type(exc).__name__}"
+    return JSONResponse(failed, status_code=503 if failed else 200)

@@ -4,8 +4,9 @@
 replaces itself (``exec``, same PID) with this module, so the long-lived supervisor
 holds only the server library, not SQLAlchemy, Alembic or Argon2's working memory.
 The worker processes it starts import the application (``moorage.http.asgi``).
-Settings arrive as JSON in one environment variable; only the standard library and
-``moorage.logs`` are imported here, on purpose.
+Settings arrive as JSON in one environment variable; only the standard library,
+``moorage.logs`` and ``moorage.http.tls_supervision`` (standard library only) are imported
+here, on purpose.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import sys
 from typing import Any
 
 from moorage import logs
+from moorage.http.tls_supervision import start_tls_duties
 
 SETTINGS_ENV = "MOORAGE__SETTINGS_JSON"
 APP = "moorage.http.asgi:factory"
@@ -69,6 +71,9 @@ def _serve_granian(s: dict[str, Any], host: str, port: int) -> None:
         ssl_cert=Path(s["tls_cert"]) if s.get("tls_cert") else None,
         ssl_key=Path(s["tls_key"]) if s.get("tls_key") else None,
         ssl_protocol_min=SSLProtocols.tls12,
+        # On SIGHUP (a renewed own certificate: moorage.http.tls_supervision) each new worker
+        # gets this long to start before the old one stops: workers listen with SO_REUSEPORT.
+        respawn_interval=30.0,
         log_access=False,
         log_level=s["log_level"].lower(),
         log_dictconfig=logs.dict_config(s["log_level"], s["log_format"]),
@@ -106,10 +111,16 @@ def main() -> None:
     if problem is not None:
         print(f"moorage: {problem}", file=sys.stderr, flush=True)
         sys.exit(2)
-    if s["server"] == "granian":
-        _serve_granian(s, host.strip("[]"), int(port))
-    else:
-        _serve_uvicorn(s, host.strip("[]"), int(port))
+    # The https redirect and the own certificate's renewal (moorage.http.tls_supervision).
+    stops = start_tls_duties(s, host.strip("[]"), int(port))
+    try:
+        if s["server"] == "granian":
+            _serve_granian(s, host.strip("[]"), int(port))
+        else:
+            _serve_uvicorn(s, host.strip("[]"), int(port))
+    finally:
+        for stop in stops:
+            stop()
 
 
 if __name__ == "__main__":

@@ -170,6 +170,10 @@ def test_every_page_fits_a_390_px_screen(
         if width > WIDTH:
             too_wide[name] = width
     assert too_wide == {}, f"pages wider than {WIDTH} px: {too_wide}"
+    admin.goto(f"{base}/repositories/{repo}")  # the tag's signature badge, on the screen
+    badge = admin.locator(f'[id="sig-{LONG_TAG}"]')
+    box = badge.bounding_box()
+    assert badge.inner_text() == "Unsigned" and box and box["x"] + box["width"] <= WIDTH, box
     for page in (admin, anonymous):
         page.context.close()
 

@@ -7,6 +7,7 @@ from sqlalchemy import create_engine
 
 from moorage.db import (
     job_tables,  # noqa: F401  (declares its tables on the one MetaData)
+    policy_tables,  # noqa: F401  (the pull policy)
     scan_result_tables,  # noqa: F401  (the scanner's results)
     scan_tables,  # noqa: F401  (the vulnerability database's)
     signature_tables,  # noqa: F401  (the signature trust store)

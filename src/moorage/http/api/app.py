@@ -19,6 +19,7 @@ from moorage.http.api import (
     accounts,
     action_configs,
     activity,
+    content_trust,
     enzi_jobs,
     images,
     imagescan,
@@ -28,6 +29,8 @@ from moorage.http.api import (
     not_yet,
     pruning,
     public_keys,
+    pull_policy,
+    registry_settings,
     remote,
     repositories,
     sbom,
@@ -72,6 +75,7 @@ def api_v0() -> FastAPI:
     app.include_router(activity.router)
     app.include_router(search.router)
     app.include_router(settings.router)
+    app.include_router(registry_settings.router)
     app.include_router(tokens.router)
     app.include_router(jobs.router)
     app.include_router(webhooks.router)
@@ -84,6 +88,8 @@ def api_v0() -> FastAPI:
     app.include_router(action_configs.router)
     app.include_router(remote.router)
     app.include_router(signatures.router)
+    app.include_router(pull_policy.router)
+    app.include_router(content_trust.router)
     app.include_router(not_yet.router)
     return app
 

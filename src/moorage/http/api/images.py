@@ -3,7 +3,9 @@
 A page of tags carries each manifest's ``vuln_summary``: one more statement per page
 (``scanning.report_tags``), never one per tag; the manifests are parsed and their configs read
 only with ``includeManifests=true`` (DTR's default is false). A single tag adds each image's
-``components`` and ``licenses`` (two statements, ``scanning.report_queries``). Lists are paged
+``components`` and ``licenses`` (two statements, ``scanning.report_queries``). Every tag
+names its signatures (``signatures``, left out when there are none; docs/signatures.md), read
+for the whole page in a fixed number of statements. Lists are paged
 as DTR's: ``pageStart`` / ``pageSize``, ``X-Next-Page-Start`` for the next page, ``count=true``
 adds ``X-Resource-Count``. DTR's ``domain`` (Notary's) is accepted and changes nothing: Moorage
 keeps no Notary data (``inNotary`` is always false)."""
@@ -70,19 +72,16 @@ async def _tag_list(
     *,
     inventories: bool = False,
 ) -> TagList:
-    """The page with each entry's scan summary, read in one statement for the page (and, for
-    a single tag, each image's components and licences: two more; and the signature view of
-    each tag's digest, ``trust.signatures.view``)."""
+    """The page with each entry's scan summary, read in one statement for the page, and the
+    signature view of each tag's digest (``trust.signatures.view.signatures_of``: the same few
+    statements for the whole page); for a single tag, each image's components and licences
+    (two more)."""
     digests = [summarised_digest(row, image) for row, image in found]
     scans = await report_tags.tag_scans(ctx.db, repository_id, digests)
     held = await report_queries.inventories(ctx.db, digests) if inventories else None
-    signed = None
-    if inventories:
-        now = utcnow()
-        signed = {
-            digest: await view.signatures(ctx, repository, repository_id, digest, now)
-            for digest in {row.digest for row, _ in found}
-        }
+    signed = await view.signatures_of(
+        ctx, repository, repository_id, [row.digest for row, _ in found], utcnow()
+    )
     return TagList.of(repository, found, scans, held, signed)
 
 

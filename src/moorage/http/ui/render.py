@@ -143,7 +143,7 @@ def error_page(request: Request, viewer: Viewer | None, status: int, message: st
 
 
 # Paths whose own protocol answers their 404s (an HTML page would mislead a client there).
-_PROTOCOL_PREFIXES = ("/v2/", "/v2", "/api/", "/enzi/", "/auth/", "/_ping")
+_PROTOCOL_PREFIXES = ("/v2/", "/v2", "/api/", "/enzi/", "/auth/", "/_ping", "/_notary_server")
 
 
 async def not_found(request: Request) -> Response:

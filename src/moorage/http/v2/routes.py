@@ -39,6 +39,7 @@ from moorage.oci.digest import Digest
 from moorage.oci.names import validate_name
 from moorage.registry import blobs, listing, manifests, uploads
 from moorage.registry.context import RegistryContext
+from moorage.services import pull_policy
 
 log = logging.getLogger("moorage.v2")
 
@@ -320,6 +321,7 @@ async def manifest_get(request: Request) -> Response:
     ctx = _ctx(request)
     reference = request.path_params["reference"]
     found = await manifests.get(ctx, name, reference)
+    await pull_policy.enforce(ctx, name, reference, found, await _actor(request))
     if request.method == "GET":
         services(request).pulls.pulled(name, reference, found.digest, await _actor(request))
     accepted = _accepted(request)

@@ -16,7 +16,17 @@ class Verdict:
     verified: bool
     reason: str = ""  # empty when verified
     source: str = ""  # where it was found: a signature manifest's digest, a Notary role
+    # Whether the signer is one an administrator registered (signature trust). cosign and
+    # Notation verify only against registered material, so for them it is ``verified``; a
+    # Notary signature verifies against its GUN's own root, whoever made it
+    # (``signer_trust``), so this says whether a registered key signed the role.
+    registered: bool = True
+
+    @property
+    def trusted(self) -> bool:
+        """What the pull policy counts: verified, by a registered signer."""
+        return self.verified and self.registered
 
 
 def refused(kind: str, reason: str, source: str, signers: tuple[str, ...] = ()) -> Verdict:
-    return Verdict(kind, signers, False, reason, source)
+    return Verdict(kind, signers, False, reason, source, registered=False)

@@ -198,7 +198,8 @@ class Tag(WireModel):
     """A tag: DTR's ``responses.Tag``. ``manifest`` always (DTR requires it: the whole one, or
     the row's ``ManifestRef`` on a list without ``includeManifests``); ``vuln_summary`` always
     (``status`` ``not_scanned`` and zero counts before any scan); ``components`` and
-    ``licenses`` (and Moorage's ``signatures``) on a single tag only; ``mirroring`` and
+    ``licenses`` on a single tag only; Moorage's ``signatures`` on every signed tag, of a list
+    too; ``mirroring`` and
     ``promotion`` ``null`` (Go's nil pointer: Moorage neither mirrors nor promotes yet)."""
 
     name: str
@@ -214,7 +215,7 @@ class Tag(WireModel):
     vuln_summary: OldScanSummary
     components: list[ScannerComponent] | None = optional()
     licenses: list[ScannerLicense] | None = optional()
-    signatures: list[Signature] | None = optional()  # Moorage's: a single signed tag only
+    signatures: list[Signature] | None = optional()  # Moorage's: on every signed tag
 
     @staticmethod
     def fields(
@@ -265,7 +266,7 @@ class TagList(RootModel[list[Tag]]):
     ) -> TagList:
         """``scans``: ``report_tags.tag_scans`` of every entry's ``summarised_digest``;
         ``inventories`` (a single tag's answer): ``report_queries.inventories`` of the same;
-        ``signatures`` (a single tag's): the signature view of each tag's own digest."""
+        ``signatures``: the signature view of each tag's own digest."""
         entries = []
         for row, image in found:
             digest = summarised_digest(row, image)

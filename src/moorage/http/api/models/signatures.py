@@ -12,7 +12,8 @@ from moorage.trust.signatures.verdict import Verdict
 
 
 class Signature(WireModel):
-    """One signature of a manifest: ``kind`` notary, cosign or notation; ``signers`` the Notary
+    """One signature of a manifest: ``kind`` notary, notary-referrer (a Docker Content Trust
+    chain moved to a referrer, docs/signatures.md), cosign or notation; ``signers`` the Notary
     roles, cosign key ids (SHA-256 of the key's DER SubjectPublicKeyInfo) or Notation
     certificate subjects; ``reason`` why it is not verified (empty when it is); ``source``
     where it was found (a signature manifest's digest, or the GUN and role)."""

@@ -1,4 +1,8 @@
-"""One repository's browsing tabs: tags, one image (or index, or artifact), activity."""
+"""One repository's browsing tabs: tags, one image (or index, or artifact), activity.
+
+The tags page says of each tag whether it is signed and the image page shows its signature
+view (``trust.signatures.view``: one batch for a page of tags); the templates escape every
+signer and reason, which come from uploaded signatures."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from moorage.auth.levels import Level
+from moorage.db.engine import utcnow
 from moorage.errors import Denied
 from moorage.events import store as events
 from moorage.http.services import services
@@ -27,6 +32,8 @@ from moorage.registry import browse, indexes, listing
 from moorage.registry.context import RegistryContext
 from moorage.registry.repositories import RepositoryDetails
 from moorage.services.access import repository_level
+from moorage.trust.signatures import view
+from moorage.trust.signatures.verdict import COSIGN, NOTARY, NOTATION, Verdict
 
 TITLES = {
     "tags": "Tags",
@@ -36,6 +43,36 @@ TITLES = {
     "delete_tag": "Delete tag",
 }
 PLATFORM_PAGE = 100
+SIGNATURE_KINDS = {  # a kind not named here shows as its name
+    NOTARY: "Notary (Docker Content Trust)",
+    COSIGN: "cosign",
+    NOTATION: "Notation",
+    "notary-referrer": "Notary, moved to a referrer",  # trust.signatures.dct_referrers.KIND
+}
+
+
+def signature_state(verdicts: list[Verdict]) -> str:
+    """``signed`` (a signature verified), ``unverified`` (signatures, none verifies) or
+    ``unsigned`` (signature_badge.html says it in words)."""
+    if any(v.verified for v in verdicts):
+        return "signed"
+    return "unverified" if verdicts else "unsigned"
+
+
+def signature_rows(verdicts: list[Verdict]) -> list[dict[str, Any]]:
+    """The image page's signature view: verified ones first, each kind in words; ``link`` when
+    the signature is a manifest of the repository (cosign, Notation), not a Notary role."""
+    return [
+        {
+            "kind": SIGNATURE_KINDS.get(v.kind, v.kind),
+            "signers": list(v.signers),
+            "verified": v.verified,
+            "reason": v.reason,
+            "source": v.source,
+            "link": v.source if v.source.startswith(("sha256:", "sha512:")) else "",
+        }
+        for v in sorted(verdicts, key=lambda v: not v.verified)
+    ]
 
 
 async def repository_of(request: Request, viewer: Viewer | None) -> tuple[Level, RepositoryDetails]:
@@ -121,6 +158,7 @@ async def tags(request: Request, viewer: Viewer | None) -> Response:
         rows, nxt = await browse.tag_page(ctx, repo.id, start=start, limit=PAGE_SIZE)
     configs = browse.ConfigCache(ctx)
     entries = [await _tag_entry(ctx, repo, row, configs) for row in rows]
+    signed = await view.signatures_of(ctx, repo.name, repo.id, [r.digest for r in rows], utcnow())
     first = await browse.tag_count(ctx, repo.id, before=rows[0].name) if rows else 0
     return await repository_page(
         request,
@@ -130,6 +168,7 @@ async def tags(request: Request, viewer: Viewer | None) -> Response:
         "tags",
         tags=entries,
         scans=await scanning.tag_badges(ctx, rows),
+        signatures={r.name: signature_state(signed.get(r.digest, [])) for r in rows},
         total=await browse.tag_count(ctx, repo.id),
         first=first + 1 if rows else 0,
         last=first + len(rows),
@@ -179,6 +218,7 @@ async def image(request: Request, viewer: Viewer | None) -> Response:
     subject = top.subject or cosign_subject(row.name)
     referrers = await listing.referrers(ctx, repo.name, row.digest, None)
     tag_names = (await browse.tags_of(ctx, repo.id, [row.digest])).get(row.digest, [])
+    verdicts = await view.signatures(ctx, repo.name, repo.id, row.digest, utcnow())
     return await repository_page(
         request,
         viewer,
@@ -197,6 +237,8 @@ async def image(request: Request, viewer: Viewer | None) -> Response:
             dict(r, label=artifact_label(str(r.get("artifactType") or ""))) for r in referrers
         ],
         tag_names=tag_names,
+        signature_state=signature_state(verdicts),
+        signatures=signature_rows(verdicts),
         **context,
     )
 
