@@ -84,7 +84,7 @@ def test_azure_gcs_swift_urls() -> None:
         ("s3://bucket:99999", "out of range"),
         ("azblob://container", "account=NAME"),
         ("azblob://container?account=x", "account=NAME"),
-        ("azblob://container?account=abc&redirect=true", "not supported on azblob"),
+        ("azblob://container?account=abc&redirect=maybe", "redirect must be true or false"),
         ("azblob://UPPER?account=abc", "not valid"),
         ("swift://c", "swift needs auth_url"),
         ("swift://c?auth_url=http://h/auth&redirect=true", "not supported on swift"),

@@ -16,6 +16,7 @@ import os
 from collections.abc import Mapping
 
 from moorage.config import Settings
+from moorage.storage.azure_sas import presigner
 from moorage.storage.base import StorageDriver
 from moorage.storage.filesystem import FilesystemDriver
 from moorage.storage.objectstore import ObjectStoreDriver
@@ -61,6 +62,7 @@ def driver_for(url: str, creds: Credentials, env: Mapping[str, str]) -> StorageD
         chunk=built.chunk,
         redirect_seconds=config.redirect_seconds,
         renew=built.renew,
+        presign=presigner(config, creds, env),
     )
 
 

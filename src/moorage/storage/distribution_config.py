@@ -257,7 +257,7 @@ def _extras(problems: _Problems, block: dict[str, Any], driver: str) -> bool:
                 )
         elif key != "uploadpurging":  # the uploadpurge cron does it (docs/jobs.md)
             problems.add(f"storage.maintenance.{key}"[:100], "takes readonly and uploadpurging")
-    return wants and driver in ("s3", "gcs")
+    return wants and driver in ("s3", "gcs", "azure")
 
 
 def _secret(
@@ -417,7 +417,7 @@ def to_block(
     config = parse_storage_url(url)
     block: dict[str, Any] = {_driver(config): _fields(config, has_access, has_secret)}
     block["delete"] = {"enabled": True}
-    if config.kind in ("s3", "gcs"):
+    if config.kind in ("s3", "gcs", "azblob"):
         block["redirect"] = {"disable": config.redirect_seconds is None}
     block["maintenance"] = {"readonly": {"enabled": read_only}}
     return block

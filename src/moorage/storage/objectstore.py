@@ -71,7 +71,8 @@ def _reserved(key: str) -> str:
 class ObjectStoreDriver(StorageDriver):
     """``chunk``: the writer's part size (S3/Azure multipart), None for one streamed upload
     (GCS: fake-gcs-server has no XML multipart API). ``redirect_seconds``: presigned GET
-    redirects of that lifetime, or None to stream every blob through the registry."""
+    redirects of that lifetime, or None to stream every blob through the registry.
+    ``presign``: signs them (key, seconds) where opendal cannot (moorage.storage.azure_sas)."""
 
     def __init__(
         self,
@@ -81,8 +82,10 @@ class ObjectStoreDriver(StorageDriver):
         chunk: int | None = 8 << 20,
         redirect_seconds: int | None = None,
         renew: Renewal | None = None,
+        presign: Callable[[str, int], str] | None = None,
     ) -> None:
         self.name = name
+        self._presign = presign
         self._chunk = chunk
         self._redirect_seconds = redirect_seconds
         self._renew = renew
@@ -356,6 +359,8 @@ class ObjectStoreDriver(StorageDriver):
     async def redirect_url(self, key: str) -> str | None:
         _reserved(key)
         await self._fresh()
+        if self._redirect_seconds is not None and self._presign is not None:
+            return self._presign(key, self._redirect_seconds)
         if self._redirect_seconds is None or not self._can_presign:
             return None
         ttl = self._redirect_seconds

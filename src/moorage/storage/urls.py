@@ -5,7 +5,7 @@
 
     file:///srv/moorage
     s3://BUCKET/PREFIX?endpoint=https://minio:9000&region=eu-west-1&path_style=true&redirect=true
-    azblob://CONTAINER/PREFIX?account=NAME&endpoint=https://NAME.blob.core.windows.net
+    azblob://CONTAINER/PREFIX?account=NAME&endpoint=https://NAME.blob.core.windows.net&redirect=true
     gs://BUCKET/PREFIX?endpoint=http://127.0.0.1:4443&redirect=true
     swift://CONTAINER/PREFIX?auth_url=https://swift.example.org/auth/v1.0
 """
@@ -37,7 +37,7 @@ _OPTIONS: dict[Kind, frozenset[str]] = {
     "gcs": frozenset({"endpoint", "anonymous"}),
     "swift": frozenset({"auth_url", "endpoint"}),
 }
-_REDIRECTS: frozenset[Kind] = frozenset({"s3", "gcs"})
+_REDIRECTS: frozenset[Kind] = frozenset({"s3", "gcs", "azblob"})
 _BUCKET_RULES: dict[Kind, tuple[re.Pattern[str], str]] = {
     "s3": (re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"), "3-63 of a-z 0-9 . -"),
     "azblob": (re.compile(r"[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]"), "3-63 of a-z 0-9 -"),
