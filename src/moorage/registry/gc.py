@@ -6,7 +6,8 @@ Phases, each in small write transactions that re-check what they delete:
    subject is gone): live manifests are the tagged ones (plus every non-referrer when untagged
    manifests are kept), the children of live indexes and the referrers of live manifests. A
    manifest outside that set, older than the grace period, is deleted if, in the deleting
-   transaction, no tag points at it and no manifest of its repository lists it.
+   transaction, no tag points at it and no manifest of its repository lists it. The database
+   computes the live set (a recursive CTE, ``gc_mark.py``); Python reads candidates in pages.
 2. Repository links: a blob linked into a repository that no manifest of that repository
    references, linked longer ago than the grace period (a push refreshes its link), is unlinked;
    the deleting transaction locks the link and re-checks the references (a manifest push locks
@@ -51,16 +52,18 @@ from sqlalchemy import (
 )
 
 from moorage.db import tables as t
-from moorage.db.engine import Connection, as_utc, utcnow
+from moorage.db.engine import Connection, utcnow
 from moorage.oci.digest import Digest
+from moorage.registry import gc_mark
 from moorage.registry.context import RegistryContext
 from moorage.registry.gc_report import GcReport, count_kept, summary
 from moorage.registry.gc_uploads import collect_uploads
 from moorage.registry.layout import blob_key
 
-__all__ = ["BATCH", "GcOptions", "GcReport", "collect"]
+__all__ = ["BATCH", "MARK_BATCH", "GcOptions", "GcReport", "collect"]
 
 BATCH = 100
+MARK_BATCH = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +72,8 @@ class GcOptions:
     grace: dt.timedelta = dt.timedelta(hours=1)
     upload_max_age: dt.timedelta = dt.timedelta(hours=24)
     collect_untagged: bool = False
-    batch: int = BATCH
+    batch: int = BATCH  # rows per write transaction (and per read in the later phases)
+    mark_batch: int = MARK_BATCH  # manifest candidates per read (each read re-runs the mark)
 
 
 Progress = Callable[[str, GcReport], Awaitable[None]]
@@ -136,76 +140,50 @@ async def _manifests(
     progress: Progress,
     should_stop: ShouldStop,
 ) -> None:
-    m, tg, mr = t.manifests, t.tags, t.manifest_references
-    async with ctx.db.read() as conn:
-        rows = list(
-            await conn.execute(
-                select(m.c.id, m.c.repository_id, m.c.digest, m.c.subject_digest, m.c.created_at)
-            )
-        )
-        tagged = {r.manifest_id for r in await conn.execute(select(tg.c.manifest_id).distinct())}
-        children = list(
-            await conn.execute(
-                select(mr.c.parent_id, mr.c.child_digest).where(mr.c.child_kind == "manifest")
-            )
-        )
-    report.manifests_examined = len(rows)
-    by_key = {(r.repository_id, r.digest): r for r in rows}
-    by_id = {r.id: r for r in rows}
-    kids: dict[int, list[str]] = {}
-    for c in children:
-        kids.setdefault(c.parent_id, []).append(c.child_digest)
-    referrers: dict[tuple[int, str], list[int]] = {}
-    for r in rows:
-        if r.subject_digest:
-            referrers.setdefault((r.repository_id, r.subject_digest), []).append(r.id)
-
-    def closure(seeds: list[int]) -> set[int]:
-        """The seeds, the children of indexes among them and the referrers of all those."""
-        live: set[int] = set()
-        todo = list(seeds)
-        while todo:
-            mid = todo.pop()
-            if mid in live or mid not in by_id:  # not in by_id: pushed after the read
-                continue
-            live.add(mid)
-            row = by_id[mid]
-            for digest in kids.get(mid, ()):
-                child = by_key.get((row.repository_id, digest))
-                if child is not None and child.id not in live:
-                    todo.append(child.id)
-            todo.extend(
-                x for x in referrers.get((row.repository_id, row.digest), ()) if x not in live
-            )
-        return live
-
-    in_use = closure([r.id for r in rows if r.id in tagged])
-    live = in_use
-    if not options.collect_untagged:
-        live = in_use | closure([r.id for r in rows if not r.subject_digest])
-    report.manifests_in_use = len(in_use)
-    report.manifests_untagged_kept = len(live) - len(in_use)
+    """The mark runs in the database (``gc_mark.py``): one statement counts, then candidates are
+    read ``mark_batch`` at a time (keyset on id) and deleted ``batch`` per transaction."""
+    keep_untagged = not options.collect_untagged
     cutoff = utcnow() - options.grace
-    candidates = [r for r in rows if r.id not in live and as_utc(r.created_at) < cutoff]
-    report.manifests_young = sum(1 for r in rows if r.id not in live) - len(candidates)
-    if not candidates:
+    async with ctx.db.read() as conn:
+        counts = await gc_mark.count(conn, keep_untagged=keep_untagged, cutoff=cutoff)
+    report.manifests_examined = counts.examined
+    report.manifests_in_use = counts.in_use
+    report.manifests_untagged_kept = counts.live - counts.in_use
+    report.manifests_young = counts.young
+    if not counts.candidates:
         return
     if options.dry_run:
-        report.manifests_deleted = len(candidates)
-        await progress(f"would delete {len(candidates)} manifests", report)
+        report.manifests_deleted = counts.candidates
+        await progress(f"would delete {counts.candidates} manifests", report)
         return
-    for i in range(0, len(candidates), options.batch):
+    after = 0
+    while True:
         if should_stop():
             report.stopped = True
             return
-        async with ctx.db.write() as conn:
-            for r in candidates[i : i + options.batch]:
-                if await _delete_manifest(conn, r, cutoff, options.collect_untagged):
-                    report.manifests_deleted += 1
-        await progress(
-            f"manifests: {report.manifests_deleted} deleted of {len(candidates)} candidates",
-            report,
-        )
+        async with ctx.db.read() as conn:
+            page = await gc_mark.candidates(
+                conn,
+                keep_untagged=keep_untagged,
+                cutoff=cutoff,
+                after=after,
+                limit=max(options.mark_batch, 1),
+            )
+        if not page:
+            return
+        after = int(page[-1].id)
+        for i in range(0, len(page), options.batch):
+            if i and should_stop():
+                report.stopped = True
+                return
+            async with ctx.db.write() as conn:
+                for r in page[i : i + options.batch]:
+                    if await _delete_manifest(conn, r, cutoff, options.collect_untagged):
+                        report.manifests_deleted += 1
+            await progress(
+                f"manifests: {report.manifests_deleted} deleted of {counts.candidates} candidates",
+                report,
+            )
 
 
 async def _delete_manifest(conn: Connection, r: Any, cutoff: dt.datetime, untagged: bool) -> bool:
