@@ -22,6 +22,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import os
 import random
 import sqlite3
 import sys
@@ -313,3 +314,45 @@ def latest_job(http: httpx.Client, action: str, after: set[str]) -> str | None:
     found = http.get("/api/v0/jobs", params={"action": action}).raise_for_status().json()
     ids = [j["id"] for j in found["jobs"] if j["id"] not in after]
     return ids[0] if ids else None
+
+
+# ---- CPU of the serving process tree --------------------------------------------------------
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return raw[raw.rindex(")") + 2 :].split()
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) spent by ``pid`` and every process below it, live or gone:
+    each live process's own time plus its waited-for children's (``cutime`` / ``cstime``), so a
+    scan's child process that ended between two samples is still counted, once."""
+    parents: dict[int, list[int]] = {}
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat(int(entry.name))) is not None:
+            stats[int(entry.name)] = fields
+            parents.setdefault(int(fields[1]), []).append(int(entry.name))
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        fields = stats.get(current)
+        if fields is not None:
+            total += sum(int(f) for f in fields[11:15])
+        todo += parents.get(current, [])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def polling_cpu_rate(http: httpx.Client, pid: int, job_id: str, seconds: float = 3.0) -> float:
+    """CPU seconds per second the server's process tree spends while nothing runs but the
+    benchmark's polling of a finished job (``wait_job``'s 50 ms GETs): what a job's CPU figure
+    carries on top of the job's own work, in proportion to its duration."""
+    cpu, t0 = tree_cpu_seconds(pid), time.monotonic()
+    while time.monotonic() - t0 < seconds:
+        http.get(f"/api/v0/jobs/{job_id}").raise_for_status()
+        time.sleep(0.05)
+    return (tree_cpu_seconds(pid) - cpu) / (time.monotonic() - t0)

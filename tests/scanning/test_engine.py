@@ -20,6 +20,7 @@ from moorage.oci.digest import Digest
 from moorage.registry.context import RegistryContext
 from moorage.registry.layout import blob_key
 from moorage.scanning import engine, layer_overrides, vex
+from moorage.scanning.engine_match import RecordKeeper
 from moorage.scanning.engine_results import NO_DATABASE
 from moorage.storage.base import StorageDriver
 from tests.auth.creds_helpers import app_services
@@ -226,6 +227,43 @@ async def test_an_alpine_image_and_its_newer_branch(app: InProcessApp, tmp_path:
     newer_found = await components(ctx.db, newer.digest)
     assert {r.ecosystem for r in newer_found.values()} == {"Alpine:v3.19"}
     assert await findings(ctx.db, newer.digest) == set()
+
+
+async def test_scans_share_the_parsed_records_of_the_generation_in_force(
+    app: InProcessApp, tmp_path: Path
+) -> None:
+    """A keeper's records serve the next scan against the same generation and are dropped for
+    a new one; the findings are those of a scan that parses its records afresh."""
+    async with app.client() as c:
+        first = await ei.push_image(c, "admin/one", "v1", [ei.debian_base(), ei.application()])
+        second = await ei.push_image(
+            c, "admin/two", "v1", [ei.debian_base(), layer(ei.dist_info("zipp", "3.15.0"))]
+        )
+    await _database(app, tmp_path, "DEBIAN-CVE-2023-45853")
+    ctx, _ = counting(app)
+    keeper = RecordKeeper()
+    await engine.scan(ctx, first.digest, records=keeper)
+    kept = keeper.kept
+    assert kept is not None and keeper.generation == 1
+    parsed = kept.misses
+    assert parsed == len(kept) > 0 and kept.hits == 0
+    (outcome,) = await engine.scan(ctx, second.digest, records=keeper)
+    assert outcome.status == "scanned", outcome
+    assert keeper.kept is kept and kept.misses == parsed and kept.hits > 0  # nothing parsed again
+    shared = await findings(ctx.db, second.digest)
+    await engine.scan(ctx, second.digest)  # the records parsed afresh: the same result
+    assert await findings(ctx.db, second.digest) == shared
+    assert {f.vuln_id for f in shared} == {"CVE-2018-25032", "CVE-2024-5569"}
+
+    await ei.import_records(ctx.db, tmp_path / "v2", ei.engine_records(), name="v2.zip")
+    await engine.scan(ctx, first.digest, records=keeper)
+    assert keeper.generation == 2 and keeper.kept is not kept  # the old parses are dropped
+    again = keeper.kept
+    assert again is not None and again.hits == 0 and again.misses > 0
+    with_keeper = await findings(ctx.db, first.digest)
+    await engine.scan(ctx, first.digest)
+    assert await findings(ctx.db, first.digest) == with_keeper
+    assert "CVE-2023-45853" in {f.vuln_id for f in with_keeper}  # the new generation's record
 
 
 async def _corrupt(storage: StorageDriver, digest: str, data: bytes) -> None:

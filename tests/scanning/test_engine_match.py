@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from moorage.db.engine import Database
-from moorage.scanning.engine_match import Query, RecordCache, match_all
+from moorage.scanning.engine_match import Query, RecordCache, RecordKeeper, match_all
 from moorage.scanning.osv.record import OsvRecord
 from moorage.scanning.vulndb import query
 from tests.auth.creds_helpers import app_services
@@ -178,3 +178,14 @@ def test_a_reused_row_number_is_parsed_again() -> None:
     broken = cache.record(SimpleNamespace(pk=8, id="X-1", document=b"not zlib"))
     assert isinstance(broken, str) and broken.startswith("the advisory X-1 cannot be read")
     assert cache.record(SimpleNamespace(pk=8, id="X-1", document=b"")) is broken  # remembered
+
+
+def test_a_keeper_holds_one_generation() -> None:
+    keeper = RecordKeeper(limit=3)
+    assert (keeper.generation, keeper.kept) == (None, None)
+    first = keeper.cache(4)
+    assert keeper.cache(4) is first and (first.generation, first.limit) == (4, 3)
+    newer = keeper.cache(5)
+    assert newer is not first and keeper.kept is newer and keeper.generation == 5
+    with pytest.raises(ValueError, match="at least one"):
+        RecordKeeper(limit=0)

@@ -11,6 +11,7 @@ from moorage.db.engine import Database
 from moorage.queue import job_logs
 from moorage.queue.jobs import Job
 from moorage.registry.context import RegistryContext
+from moorage.scanning.engine_match import RecordKeeper
 
 
 @dataclass
@@ -24,6 +25,8 @@ class JobContext:
     deadline: float | None = None  # time.monotonic() after which the action should stop
     stop_requested: bool = False
     _line: int = field(default=0)
+    # Parsed vulnerability records of the generation in force, kept by the runner between scans.
+    records: RecordKeeper = field(default_factory=RecordKeeper)
 
     @property
     def db(self) -> Database:

@@ -26,6 +26,7 @@ from moorage.jobs.actions import CHANGES_CONTENT, builtin_actions
 from moorage.jobs.context import Action, JobContext, RetryLater
 from moorage.queue import action_configs, crons, job_logs, jobs, leases, workers
 from moorage.registry.context import RegistryContext
+from moorage.scanning.engine_match import RecordKeeper
 
 log = logging.getLogger("moorage.jobs")
 HEARTBEAT_EVERY = 5.0
@@ -58,6 +59,7 @@ class JobRunner:
         self._running: dict[str, tuple[str, asyncio.Task[None]]] = {}  # job id → action, task
         # Per-action limits an administrator set (workers.set_capacity), read at each heartbeat.
         self.limits: dict[str, int] = {}
+        self.records = RecordKeeper()  # parsed records its scans share (one generation)
         self._last_beat = 0.0
         self._last_compaction = 0.0
         self._loop = BackgroundLoop(
@@ -159,7 +161,12 @@ class JobRunner:
         # A job retried in place (RetryLater) goes on with its earlier log lines.
         first = await job_logs.last_line(db, job.id) if job.attempt > 1 else 0
         jctx = JobContext(
-            job=job, registry=self.ctx, worker=self.worker, deadline=deadline, _line=first
+            job=job,
+            registry=self.ctx,
+            worker=self.worker,
+            deadline=deadline,
+            _line=first,
+            records=self.records,
         )
         in_place = False
         action = self.actions[job.action]

@@ -7,7 +7,9 @@
   (``registry.scan_on_push``), by DTR's ``POST /api/v0/imagescan/scan/{ns}/{repo}/{tag}/{os}/
   {arch}`` and by ``scanall``. An image already scanned, since the job was queued, against the
   database in force is not scanned twice (an index pushed after its platforms). A scan that
-  fails ends the job ``errored`` with the reason (and the reason is the image's result).
+  fails ends the job ``errored`` with the reason (and the reason is the image's result). The
+  runner's ``RecordKeeper`` (``JobContext.records``) keeps the parsed records of the generation
+  in force from one scan to the next.
 * ``scanall``, parameters ``scan`` and ``check`` (DTR's, both default true): with ``scan``, a
   ``scan`` job for every image manifest of every repository (layers come from the cache when
   they were read before: a layer's content never changes); with only ``check``, every stored
@@ -93,6 +95,7 @@ async def run_scan(ctx: JobContext) -> None:
         note=ctx.log,
         stop=ctx.should_stop,
         current_since=ctx.job.scheduled_at,
+        records=ctx.records,
     )
     for outcome in outcomes:
         await ctx.log(outcome.describe())

@@ -42,7 +42,7 @@ from moorage.registry.scan_on_push import IMAGE_CONFIGS, is_image, is_platform_i
 from moorage.scanning import ecosystems
 from moorage.scanning.catalog import OS_ANALYZERS, Catalog, default_catalog
 from moorage.scanning.engine_layers import LayersRead, inventories
-from moorage.scanning.engine_match import Outcome, Query, match_all
+from moorage.scanning.engine_match import Outcome, Query, RecordKeeper, match_all
 from moorage.scanning.engine_results import (
     NO_DATABASE,
     Announce,
@@ -106,6 +106,7 @@ class _Options:
     note: Note
     stop: Callable[[], bool]
     current_since: dt.datetime | None
+    records: RecordKeeper | None = None
 
 
 async def _manifest(db: Database, digest: str) -> tuple[str, bytes] | None:
@@ -150,9 +151,11 @@ async def scan(
     note: Note | None = None,
     stop: Callable[[], bool] | None = None,
     current_since: dt.datetime | None = None,
+    records: RecordKeeper | None = None,
 ) -> list[ImageOutcome]:
     """Scan the image or index ``digest`` (see the module's documentation). ``current_since``:
-    an image already scanned, since then, against the database in force is left as it is."""
+    an image already scanned, since then, against the database in force is left as it is.
+    ``records``: parsed records kept between scans (by the job runner), else parsed afresh."""
     options = _Options(
         catalog or default_catalog(),
         job_id,
@@ -160,6 +163,7 @@ async def scan(
         note or _silent,
         stop or _never,
         current_since,
+        records,
     )
     return await _scan_digest(ctx, digest, options, index=True)
 
@@ -380,7 +384,8 @@ async def _scan_image(
         )
         return ImageOutcome(digest, "failed", NO_DATABASE, components=len(rows), layers=layers)
     queries = {i: q for i, row in enumerate(rows) if (q := query_of(row)) is not None}
-    outcomes = await match_all(db, queries.values(), generation)
+    kept = options.records.cache(generation) if options.records is not None else None
+    outcomes = await match_all(db, queries.values(), generation, kept)
     pairs = []
     for i, row in enumerate(rows):
         outcome = outcomes.get(queries[i]) if i in queries else None

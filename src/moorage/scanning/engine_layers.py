@@ -2,14 +2,16 @@
 
 The cache is keyed by the layer digest and the catalog's version (``catalog.Catalog.version``):
 a layer shared by a thousand images is read once per set of analysers, and all the cached layers
-of an image are fetched in one statement. A layer that is not cached is streamed from the storage
-driver (``StorageDriver.read``, the same reader a pull uses) into ``inventory.layers.read_layer``
-in a worker thread: the driver's async chunks are handed to the thread one at a time
-(``_BlobStream``), so the layer is never held in memory and the event loop keeps serving while
-the thread decompresses and parses. The layers of an image that are not cached are read at the
-same time, one per core and at most ``MAX_READERS`` (``readers()``): decompression (zlib, zstd)
-runs without the GIL, so one layer inflates while another's tar is parsed; the largest start
-first, and the first layer that fails cancels the others' reads. Each inventory is stored as soon
+of an image are fetched in one statement. A layer that is not cached is read by
+``inventory.layers.read_layer`` in a child process at idle CPU priority (``engine_process``: the
+blob's path for the filesystem driver, else the driver's chunks streamed through a pipe), so the
+scan takes no CPU that requests want and escapes this process's GIL; or, with ``child=False``,
+in a worker thread of this process, streamed from the driver (``StorageDriver.read``, the same
+reader a pull uses) one chunk at a time (``_BlobStream``). Either way the layer is never held in
+memory and the event loop keeps serving. The layers of an image that are not cached are read at
+the same time, one per core and at most ``MAX_READERS`` (``readers()``); the largest start first,
+and a layer that fails cancels the reads of the layers above it (those below finish: the lowest
+failed layer is named, whatever the timing). Each inventory is stored as soon
 as its layer is read (zlib-compressed JSON; ``size`` is the stored inventory's size), in a short
 transaction of its own, so the layers read before a failure stay cached.
 
@@ -42,6 +44,7 @@ from moorage.oci.manifest import Descriptor
 from moorage.registry.layout import blob_key
 from moorage.registry.scan_on_push import LAYER_TYPES, is_foreign
 from moorage.scanning.catalog import Catalog
+from moorage.scanning.engine_process import ScanStopped, read_in_child
 from moorage.scanning.inventory.layers import LayerInventory, read_layer
 from moorage.storage.base import StorageDriver
 
@@ -49,10 +52,6 @@ Note = Callable[[str], Awaitable[None]]
 StopAsked = Callable[[], bool]
 L = sr.scan_layers
 MAX_READERS = 4
-
-
-class ScanStopped(ScanError):
-    code, default_message = "SCAN_STOPPED", "the scan was stopped"
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,12 +120,24 @@ async def _close(chunks: AsyncIterator[bytes]) -> None:
 
 
 async def read_blob(
-    storage: StorageDriver, digest: str, catalog: Catalog, stop: StopAsked
-) -> LayerInventory:
-    """Stream one layer blob from ``storage`` through the catalog's analysers (a thread)."""
+    storage: StorageDriver, digest: str, catalog: Catalog, stop: StopAsked, *, child: bool = True
+) -> tuple[LayerInventory, str]:
+    """Stream one layer blob from ``storage`` through the catalog's analysers: in a child
+    process at idle priority (``engine_process``), or with ``child=False`` in a thread of this
+    one; the inventory, and how it was read (for the job's log)."""
     key = blob_key(Digest.parse(digest))
     if await storage.stat(key) is None:
         raise ScanError(f"the layer {digest} is missing from storage")
+    if child:
+        read = await read_in_child(storage, key, catalog, stop)
+        where = f"in a child process at {read.priority} priority, {read.cpu_seconds:.2f} CPU-s"
+        return read.inventory, where
+    return await _read_in_thread(storage, key, catalog, stop), "in a thread"
+
+
+async def _read_in_thread(
+    storage: StorageDriver, key: str, catalog: Catalog, stop: StopAsked
+) -> LayerInventory:
     chunks = storage.read(key)
     stream = _BlobStream(chunks, asyncio.get_running_loop(), stop)
     source = cast(IO[bytes], stream)
@@ -205,13 +216,14 @@ async def _read_one(
     catalog: Catalog,
     note: Note,
     stop: StopAsked,
+    child: bool,
 ) -> LayerInventory:
     digest = str(layer.digest)
     if stop():
         raise ScanStopped()
     started = time.monotonic()
     try:
-        inventory = await read_blob(storage, digest, catalog, stop)
+        inventory, where = await read_blob(storage, digest, catalog, stop, child=child)
     except LayerInvalid as exc:
         raise LayerInvalid(f"{label}: {exc.message}") from exc
     except ScanError:
@@ -220,8 +232,8 @@ async def _read_one(
         raise ScanError(f"{label}: {exc.message}") from exc
     await store(db, digest, catalog.version, inventory)
     await note(
-        f"{label}: read {_size(layer.size)} in {time.monotonic() - started:.1f}s,"
-        f" {len(inventory.files)} files of interest"
+        f"{label}: read {_size(layer.size)} in {time.monotonic() - started:.1f}s"
+        f" ({where}), {len(inventory.files)} files of interest"
     )
     return inventory
 
@@ -234,25 +246,37 @@ async def _read_all(
     catalog: Catalog,
     note: Note,
     stop: StopAsked,
+    child: bool,
 ) -> dict[str, LayerInventory]:
     """The blobs of ``wanted`` (digest → first position, descriptor), ``readers()`` at a time.
-    The first failure (the lowest layer among those failed) cancels the other reads."""
+    A failure cancels the reads of the layers above it; those below it finish, and the lowest
+    failed layer is the one named."""
     gate = asyncio.Semaphore(readers())
 
     async def one(index: int, layer: Descriptor) -> LayerInventory:
         async with gate:
             label = f"layer {index + 1} of {count} ({layer.digest})"
-            return await _read_one(db, storage, layer, label, catalog, note, stop)
+            return await _read_one(db, storage, layer, label, catalog, note, stop, child)
 
     biggest_first = sorted(wanted.items(), key=lambda item: -item[1][1].size)
     tasks = {digest: asyncio.ensure_future(one(*item)) for digest, item in biggest_first}
     try:
-        done, _ = await asyncio.wait(tasks.values(), return_when=asyncio.FIRST_EXCEPTION)
-        failures = [
-            (wanted[digest][0], error)
-            for digest, task in tasks.items()
-            if task in done and not task.cancelled() and (error := task.exception()) is not None
-        ]
+        pending: set[asyncio.Future[LayerInventory]] = set(tasks.values())
+        failures: list[tuple[int, BaseException]] = []
+        while pending:
+            await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
+            failures = [
+                (wanted[digest][0], error)
+                for digest, task in tasks.items()
+                if task.done() and not task.cancelled() and (error := task.exception()) is not None
+            ]
+            lowest = min((index for index, _ in failures), default=count)
+            # After a failure, the reads of higher layers stop; lower ones finish (one of them
+            # may fail too, and is named then, whatever the timing).
+            for digest, task in tasks.items():
+                if wanted[digest][0] > lowest:
+                    task.cancel()
+            pending = {t for d, t in tasks.items() if not t.done() and wanted[d][0] < lowest}
         if failures:
             raise min(failures, key=lambda failure: failure[0])[1]
         return {digest: task.result() for digest, task in tasks.items()}
@@ -270,8 +294,10 @@ async def inventories(
     *,
     note: Note,
     stop: StopAsked,
+    child: bool = True,
 ) -> LayersRead:
-    """Every layer's inventory, in order (see the module's documentation)."""
+    """Every layer's inventory, in order (see the module's documentation); ``child``: each
+    uncached layer read in a child process at idle priority, else in a thread."""
     check_layer_types(layers)
     have = await cached(db, [str(d.digest) for d in layers if not is_foreign(d)], catalog.version)
     wanted: dict[str, tuple[int, Descriptor]] = {}
@@ -280,7 +306,7 @@ async def inventories(
         if not is_foreign(layer) and digest not in have and digest not in wanted:
             wanted[digest] = (index, layer)
     if wanted:
-        have.update(await _read_all(db, storage, wanted, len(layers), catalog, note, stop))
+        have.update(await _read_all(db, storage, wanted, len(layers), catalog, note, stop, child))
     out: list[tuple[str, LayerInventory]] = []
     foreign = 0
     for index, layer in enumerate(layers):

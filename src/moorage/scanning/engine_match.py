@@ -8,7 +8,9 @@ are kept: the same release or a prefix of it (``Debian`` covers ``Debian:12``), 
 of it (``Red Hat:enterprise_linux:9::appstream`` covers ``Red Hat:enterprise_linux:9``), as
 ``osv.matching.ecosystem_matches`` decides. Each record is decompressed and parsed once per
 call, or once per ``RecordCache`` shared by many calls against one generation (a re-match's
-batches), each installed version parsed once per query (``affects_version``), and the matches of
+batches; and, through a ``RecordKeeper`` that whoever runs the scan jobs holds, the scans that
+follow each other against the generation in force), each installed version
+parsed once per query (``affects_version``), and the matches of
 one component (both streams of a Pro image) merged by alias (``osv.aliases``) into findings with
 DTR's severity (``osv.severity``) and the fix status (``osv.status``).
 
@@ -48,6 +50,7 @@ MAX_SUMMARY = 1000
 MAX_ID = 255
 MAX_VERSION = 255
 MAX_VECTOR = 255
+KEPT = 10_000  # parsed records a RecordKeeper keeps between scans
 STATUS_WORDS = {
     "will_not_fix": "will not fix",
     "fix_deferred": "fix deferred",
@@ -189,6 +192,39 @@ class RecordCache:
         while len(self._entries) > self.limit:
             self._entries.popitem(last=False)
         return found
+
+
+class RecordKeeper:
+    """The ``RecordCache`` of the generation in force, kept between the calls of one owner (the
+    job runner of a process: its scans), replaced by an empty one when a call
+    names another generation, so the parses of an older generation are dropped at once.
+
+    Bounded by ``limit`` records (``KEPT``: a scan against 500,000 records reads ~6,500
+    candidates; a parsed record of osv.dev's shape is ~8 KB, so ≤ ~80 MB kept). Calls share it
+    from one event loop; ``RecordCache.record`` does no I/O, so they never interleave in it."""
+
+    __slots__ = ("_cache", "limit")
+
+    def __init__(self, limit: int = KEPT) -> None:
+        if limit < 1:
+            raise ValueError("a record keeper holds at least one record")
+        self.limit = limit
+        self._cache: RecordCache | None = None
+
+    @property
+    def generation(self) -> int | None:
+        """The generation whose records are kept (None: nothing kept yet)."""
+        return None if self._cache is None else self._cache.generation
+
+    @property
+    def kept(self) -> RecordCache | None:
+        return self._cache
+
+    def cache(self, generation: int) -> RecordCache:
+        """The cache of ``generation``: the kept one, or a new one that replaces it."""
+        if self._cache is None or self._cache.generation != generation:
+            self._cache = RecordCache(generation, self.limit)
+        return self._cache
 
 
 async def match_all(

@@ -26,7 +26,9 @@ from typing import Any
 
 import pytest
 
+from moorage.scanning.inventory import golang
 from moorage.scanning.inventory.golang import (
+    MAGIC,
     MAX_SIZE,
     MIN_SIZE,
     GoBinaryAnalyzer,
@@ -337,18 +339,51 @@ def test_files_that_are_not_elf_give_nothing() -> None:
         assert GoBinaryAnalyzer().analyze("bin/x", io.BytesIO(data), len(data)) == []
 
 
-def test_a_truncated_go_binary_is_refused(fixture_binary: Path) -> None:
+def test_a_truncated_go_binary_is_refused_while_it_holds_its_build_info(
+    fixture_binary: Path,
+) -> None:
     data = fixture_binary.read_bytes()
-    for cut in (64, 1000, 300_000, len(data) // 2, len(data) - 4096):
+    magic = data.find(MAGIC)
+    kept = [cut for cut in (magic + 32, len(data) // 2, len(data) - 4096) if cut > magic + 32]
+    assert kept, "the fixture's build info is too near its end for the cuts"
+    for cut in kept:
         part = data[:cut]
         with pytest.raises(ValueError, match="ELF"):
             GoBinaryAnalyzer().analyze("bin/x", io.BytesIO(part), len(part))
+    # Cut before the magic, it cannot be told from any other cut-short ELF file: not Go.
+    for cut in (64, 1000, magic):
+        part = data[:cut]
+        assert GoBinaryAnalyzer().analyze("bin/x", io.BytesIO(part), len(part)) == []
 
 
-def test_an_elf_header_followed_by_garbage_is_refused() -> None:
+def test_an_elf_header_followed_by_garbage_is_not_go() -> None:
     data = b"\x7fELF\x02\x01\x01" + bytes(range(256)) * 400
+    assert GoBinaryAnalyzer().analyze("bin/x", io.BytesIO(data), len(data)) == []
+
+
+def test_an_elf_header_followed_by_garbage_and_the_magic_is_refused() -> None:
+    data = bytearray(b"\x7fELF\x02\x01\x01" + bytes(range(256)) * 400)
+    data[4096 : 4096 + len(MAGIC)] = MAGIC
     with pytest.raises(ValueError, match="unreadable ELF"):
-        GoBinaryAnalyzer().analyze("bin/x", io.BytesIO(data), len(data))
+        GoBinaryAnalyzer().analyze("bin/x", io.BytesIO(bytes(data)), len(data))
+
+
+def test_elf_files_without_the_magic_are_never_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    def parse(*args: object) -> None:
+        raise AssertionError("an ELF file without Go's build-info magic was parsed")
+
+    monkeypatch.setattr(golang, "ELFFile", parse)
+    cut = Path("/bin/ls").read_bytes()[:1000]  # broken too: its tables reach past the end
+    for data in (Path("/bin/ls").read_bytes(), Path(sys.executable).resolve().read_bytes(), cut):
+        assert GoBinaryAnalyzer().analyze("bin/x", io.BytesIO(data), len(data)) == []
+
+
+@pytest.mark.parametrize("at", [0, (1 << 20) - 7, (1 << 20) - len(MAGIC), 1 << 20, 3 << 20])
+def test_the_magic_is_found_wherever_it_lies(at: int) -> None:
+    data = bytearray(b"\x7fELF" + b"\x00" * (4 << 20))
+    data[at : at + len(MAGIC)] = MAGIC
+    assert golang._holds_magic(io.BytesIO(bytes(data)))
+    assert not golang._holds_magic(io.BytesIO(bytes(data).replace(MAGIC, MAGIC[:-1] + b"!")))
 
 
 def _patched(binary: Path, offset: int, replacement: bytes) -> bytes:

@@ -4,9 +4,10 @@
 file is read with pyelftools (any architecture, 32 or 64 bits, either byte order): the blob is
 at the start of the ``.go.buildinfo`` section, else within the first 64 KiB of the first
 writable, non-executable ``PT_LOAD`` segment (a binary whose section headers were stripped).
-Before pyelftools parses anything, two cheap checks: the header's tables and loaded segments lie
-within the file (a cut-short or garbage file is refused), and the build-info magic occurs in it
-(most executables of an image are not Go: they are passed over with one C-speed search).
+Before pyelftools parses anything, two cheap checks: the build-info magic occurs in the file (most
+executables of an image are not Go: they are passed over with one C-speed search, whatever state
+their ELF structures are in), then the header's tables and loaded segments lie within the file (a
+cut-short or garbage file that holds the magic is refused).
 
 Written by hand, because no Python library reads Go build info: the blob's two formats and the
 text it holds, following Go's ``debug/buildinfo`` and ``runtime/debug.ParseBuildInfo``:
@@ -33,10 +34,13 @@ What is reported (type ``golang``):
   ``path``.
 
 ``wants`` looks only at the mode and size (an executable bit and ``MIN_SIZE``..``MAX_SIZE``); a
-file that is not ELF, or an ELF file without Go build info, gives ``[]``; an ELF file that cannot
-be parsed, whose segments or sections reach past its end (cut short), or whose build info points
-outside the file, raises ``ValueError``. Mach-O and PE are
-not read (images are Linux root file systems). Module info longer than ``MAX_MODINFO`` is refused.
+file that is not ELF, or an ELF file without the build-info magic, gives ``[]``, even when its ELF
+structures are broken or cut short: it is not Go, and this analyser reports only Go (a Go binary
+cut short before its build info cannot be told from any other cut-short ELF file, so it gives
+``[]`` too). An ELF file with the magic that cannot be parsed, whose segments or sections reach
+past its end (cut short), or whose build info points outside the file, raises ``ValueError``.
+Mach-O and PE are not read (images are Linux root file systems). Module info longer than
+``MAX_MODINFO`` is refused.
 """
 
 from __future__ import annotations
@@ -261,11 +265,9 @@ def _holds_magic(file: IO[bytes]) -> bool:
 def read_build_info(file: IO[bytes], size: int) -> BuildInfo | None:
     """The build info of the ELF file in ``file``; ``None`` when it is not ELF or not Go."""
     file.seek(0)
-    if file.read(4) != b"\x7fELF":
-        return None
+    if file.read(4) != b"\x7fELF" or not _holds_magic(file):
+        return None  # not Go, whatever state the rest of the file is in
     _check_tables(file, size)
-    if not _holds_magic(file):
-        return None
     file.seek(0)
     try:
         image = _Image(file, size)
