@@ -88,6 +88,13 @@ for s in account container object proxy; do
   swift-$s-server "$D/etc/$s-server.conf" -v > "$D/log/$s.log" 2>&1 &
   PIDS="$PIDS $!"
 done
+# The proxy answers auth before the account, container and object servers listen (a PUT then
+# gets the proxy's 503): wait until each answers HTTP at all, then for the proxy's auth.
+for port in $AP $CP $OP; do
+  i=0; until curl -s -o /dev/null "http://127.0.0.1:$port/"; do
+    i=$((i+1)); [ $i -lt 150 ] || { tail -n 20 "$D"/log/*.log >&2; kill $PIDS; exit 1; }; sleep 0.2
+  done
+done
 i=0; until curl -sf -o /dev/null -H 'X-Auth-User: test:tester' -H 'X-Auth-Key: testing' "http://127.0.0.1:$P/auth/v1.0"; do
   i=$((i+1)); [ $i -lt 150 ] || { tail -n 20 "$D"/log/*.log >&2; kill $PIDS; exit 1; }; sleep 0.2
 done

@@ -28,7 +28,11 @@ CONTAINER = "moorage"
 def swift_container(swift_server: ObjectStoreServer) -> str:
     extra = swift_server.extra
     login = swift_login(extra["auth_url"], extra["user"], extra["key"])
-    answer = httpx.put(f"{login.url}/{CONTAINER}", headers={"X-Auth-Token": login.token})
+    for _ in range(40):  # a just-started account server may still answer the proxy 503 (bounded)
+        answer = httpx.put(f"{login.url}/{CONTAINER}", headers={"X-Auth-Token": login.token})
+        if answer.status_code != 503:
+            break
+        time.sleep(0.25)
     assert answer.status_code in (201, 202), answer.text
     return CONTAINER
 

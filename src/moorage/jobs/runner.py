@@ -31,6 +31,7 @@ from moorage.scanning.engine_match import RecordKeeper
 log = logging.getLogger("moorage.jobs")
 HEARTBEAT_EVERY = 5.0
 STOP_GRACE = 5.0  # seconds an action has to stop by itself before it is cancelled
+CANCEL_POLL = 1.0  # seconds between two looks at a running job's row (cancel asked, lease lost)
 DEADLINE_GRACE = 10.0
 COMPACT_EVERY = 600.0
 
@@ -180,12 +181,18 @@ class JobRunner:
             )
             task = asyncio.create_task(action(jctx))
             renew_every = max(0.2, self.lease.total_seconds() / 3)
+            look_every = min(renew_every, CANCEL_POLL)
+            renew_at = time.monotonic() + renew_every
             while True:
-                finished, _ = await asyncio.wait({task}, timeout=renew_every)
+                finished, _ = await asyncio.wait({task}, timeout=look_every)
                 if finished:
                     break
                 try:
-                    state = await leases.renew(db, job.id, self.worker, self.lease)
+                    if time.monotonic() >= renew_at:
+                        renew_at = time.monotonic() + renew_every
+                        state = await leases.renew(db, job.id, self.worker, self.lease)
+                    else:  # between renewals, a read: a cancellation asked, a lease lost
+                        state = await leases.held_state(db, job.id, self.worker)
                 except Exception:
                     log.exception("lease renewal failed", extra={"job": job.id})
                     continue

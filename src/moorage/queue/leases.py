@@ -111,6 +111,21 @@ async def renew(db: Database, job_id: str, worker: str, lease: dt.timedelta) -> 
     return "cancel" if row.cancel_requested else "ok"
 
 
+async def held_state(db: Database, job_id: str, worker: str) -> str:
+    """What ``renew`` would say, read without extending the lease (a read, no write lock):
+    ``ok``, ``cancel`` or ``lost``. The runner looks between renewals, so a cancellation asked
+    through the API stops the job within a second, not a third of the lease."""
+    async with db.read() as conn:
+        row = (
+            await conn.execute(
+                select(jt.jobs.c.cancel_requested).where(_held(jt.jobs.c.id == job_id, worker))
+            )
+        ).first()
+    if row is None:
+        return "lost"
+    return "cancel" if row.cancel_requested else "ok"
+
+
 async def finish(
     db: Database,
     job: Job,
