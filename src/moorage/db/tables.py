@@ -30,11 +30,17 @@ metadata = MetaData(
     }
 )
 
+# Names sorted and compared by code point (the OCI catalog's and tags list's order): on
+# PostgreSQL the columns are collated "C", so the pages' `ORDER BY name COLLATE "C"` walks the
+# unique index instead of sorting every row (migration 0031); SQLite's default is already binary.
+BYTEWISE_NAME = String(255).with_variant(String(255, collation="C"), "postgresql")
+BYTEWISE_TAG = String(128).with_variant(String(128, collation="C"), "postgresql")
+
 repositories = Table(
     "repositories",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("name", String(255), nullable=False, unique=True),
+    Column("name", BYTEWISE_NAME, nullable=False, unique=True),
     Column("namespace", String(255), nullable=False, index=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("visibility", String(16), nullable=False, server_default="private"),
@@ -125,7 +131,7 @@ tags = Table(
         ForeignKey("repositories.id", ondelete="CASCADE"),
         primary_key=True,
     ),
-    Column("name", String(128), primary_key=True),
+    Column("name", BYTEWISE_TAG, primary_key=True),
     Column(
         "manifest_id",
         Integer,
