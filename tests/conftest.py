@@ -33,7 +33,8 @@ from moorage.storage.filesystem import FilesystemDriver
 from tests.db.statement_log import StatementLog, recording
 from tests.inprocess import InProcessApp, ThreadedApp, running_app, threaded_app
 from tests.jobs.helpers import registry_context
-from tests.services import postgres
+from tests.services import objectstores, postgres
+from tests.services.objectstores import ObjectStoreServer
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN = ("admin", "admin-test-password")
@@ -364,3 +365,37 @@ async def ctx(
         database_factory(), tmp_path, FilesystemDriver(tmp_path / "storage")
     ) as ctx:
         yield ctx
+
+
+# Object-store servers (tests/services/objectstores.py), each started once per session on first
+# use and stopped by its PID at the end; a test that needs an absent one skips, naming why.
+def _object_store(kind: str, ports: int = 1) -> Iterator[ObjectStoreServer]:
+    reason = objectstores.missing(kind)
+    if reason is not None:
+        pytest.skip(reason)
+    server = objectstores.start(kind, *(free_port() for _ in range(ports)))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[ObjectStoreServer]:
+    yield from _object_store("s3")
+
+
+@pytest.fixture(scope="session")
+def azure_server() -> Iterator[ObjectStoreServer]:
+    yield from _object_store("azure")
+
+
+@pytest.fixture(scope="session")
+def gcs_server() -> Iterator[ObjectStoreServer]:
+    yield from _object_store("gcs")
+
+
+@pytest.fixture(scope="session")
+def swift_server() -> Iterator[ObjectStoreServer]:
+    """Proxy, account, container and object servers and memcached: five ports."""
+    yield from _object_store("swift", ports=5)

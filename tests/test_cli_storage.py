@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,9 +20,8 @@ from moorage.storage.configured import driver_for
 from moorage.storage.distribution_config import REDACTED
 from moorage.storage.objectstore_operators import Credentials
 from tests.cli import moorage
-from tests.conftest import RunningRegistry, free_port
+from tests.conftest import RunningRegistry
 from tests.registry.pushing import push_blob, push_image
-from tests.services import objectstores
 from tests.services.objectstores import S3_BUCKET, S3_KEY, ObjectStoreServer
 
 PATH = "/api/v0/admin/settings/registry/simple"
@@ -175,18 +174,6 @@ def test_pinned_storage_prints_the_setting_to_change(
     with reg.client() as c:
         got = c.get(PATH).json()
         assert (got["source"], got["pinned"]) == ("configuration", True)
-
-
-@pytest.fixture(scope="module")
-def s3_server() -> Iterator[ObjectStoreServer]:
-    reason = objectstores.missing("s3")
-    if reason is not None:
-        pytest.skip(reason)
-    server = objectstores.start("s3", free_port())
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def test_migrate_to_s3_with_sealed_keys(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,25 +23,12 @@ from moorage.oci.digest import Digest
 from moorage.registry.layout import blob_key
 from moorage.storage.distribution_config import REDACTED
 from tests.auth.creds_helpers import new_user
-from tests.conftest import RunningRegistry, free_port
+from tests.conftest import RunningRegistry
 from tests.http.inproc_images import push_blob
 from tests.inprocess import InProcessApp, running_app
-from tests.services import objectstores
 from tests.services.objectstores import S3_BUCKET, S3_KEY, ObjectStoreServer
 
 PATH = "/api/v0/admin/settings/registry/simple"
-
-
-@pytest.fixture(scope="module")
-def s3_server() -> Iterator[ObjectStoreServer]:
-    reason = objectstores.missing("s3")
-    if reason is not None:
-        pytest.skip(reason)
-    server = objectstores.start("s3", free_port())
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _s3_block(
