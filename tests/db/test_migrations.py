@@ -10,13 +10,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, text
 
-from moorage.db import (
-    job_tables,  # noqa: F401  (declares its tables on the one MetaData)
-    scan_tables,  # noqa: F401  (the vulnerability database's)
-)
 from moorage.db.engine import sync_url
 from moorage.db.migrate import current, upgrade
-from moorage.db.tables import metadata
+from moorage.db.schema import metadata
 
 
 @pytest.fixture()

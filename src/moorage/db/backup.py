@@ -2,9 +2,9 @@
 of either dialect (``moorage backup`` / ``moorage restore``; the file: ``backup_format`` and
 ``docs/backup.md``).
 
-The tables are the schema's one MetaData (every ``moorage.db`` module named ``tables`` or
-``*_tables`` imported, as Alembic's environment does), in foreign-key order
-(``MetaData.sorted_tables``): nothing here lists them. The dump is one read transaction (SQLite:
+The tables are the schema's (``db.schema``: the one MetaData with every table module imported,
+as Alembic's environment sees it), in foreign-key order (``MetaData.sorted_tables``): nothing
+here lists them. The dump is one read transaction (SQLite:
 a deferred transaction, whose first read fixes its WAL snapshot; PostgreSQL: REPEATABLE READ,
 READ ONLY), rows streamed a batch at a time (a server-side cursor on PostgreSQL). The load checks
 the whole archive first (every hash, row count and column list, the revision), then in one
@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import importlib
 import json
-import pkgutil
 import tempfile
 import time
 import zipfile
@@ -37,6 +35,7 @@ from sqlalchemy.exc import DBAPIError
 from moorage.db import backup_format as fmt
 from moorage.db.engine import sync_url, utcnow
 from moorage.db.migrate import current, head, upgrade
+from moorage.db.schema import metadata
 from moorage.db.tables import replicas
 
 BATCH = 1000
@@ -49,14 +48,7 @@ _RUNTIME = frozenset({replicas.name})
 
 
 def schema_tables() -> list[Table]:
-    """Every table of the schema, parents before children."""
-    import moorage.db as package
-
-    for found in pkgutil.iter_modules(package.__path__):
-        if found.name == "tables" or found.name.endswith("_tables"):
-            importlib.import_module(f"moorage.db.{found.name}")
-    from moorage.db.tables import metadata
-
+    """Every table of the schema (``db.schema``), parents before children."""
     return list(metadata.sorted_tables)
 
 

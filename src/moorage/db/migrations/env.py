@@ -5,15 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from moorage.db import (
-    job_tables,  # noqa: F401  (declares its tables on the one MetaData)
-    policy_tables,  # noqa: F401  (the pull policy)
-    scan_result_tables,  # noqa: F401  (the scanner's results)
-    scan_tables,  # noqa: F401  (the vulnerability database's)
-    signature_tables,  # noqa: F401  (the signature trust store)
-    trust_tables,  # noqa: F401  (Notary's trust metadata and server keys)
-)
-from moorage.db.tables import metadata
+from moorage.db.schema import metadata
 
 config = context.config
 
